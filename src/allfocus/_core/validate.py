@@ -1,0 +1,137 @@
+"""Input checks and the one dtype rule of allfocus.
+
+Dtype rule
+----------
+Every computation runs in ``float32`` with values in ``[0, 1]``: integer
+images are scaled by their dtype range (``uint8`` / 255, ``uint16`` / 65535),
+floating images are cast to ``float32`` without rescaling and must be finite.
+Library functions return ``float32``. Converting back to the input's integer
+dtype happens only at the IO edge (:func:`allfocus.io.write_image`). float32
+halves the memory of float64 and its 24-bit mantissa is ample for 16-bit data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from allfocus._core.errors import InputError
+
+FLOAT = np.float32
+
+
+def dtype_range(dtype: np.dtype) -> float:
+    """Largest value of an integer dtype, 1.0 for float and bool."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32]:
+    """Return ``image`` as float32 in [0, 1] following the module's dtype rule.
+
+    Parameters
+    ----------
+    image : ndarray
+        Any real image or stack.
+    name : str
+        Name used in error messages.
+
+    Raises
+    ------
+    InputError
+        If the array is not numeric or holds NaN or inf.
+    """
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        return arr.astype(FLOAT)
+    if arr.dtype.kind in "ui":
+        if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
+            raise InputError(f"{name} has negative integer values; expected unsigned image data")
+        return (arr.astype(FLOAT) / FLOAT(dtype_range(arr.dtype))).astype(FLOAT, copy=False)
+    if arr.dtype.kind == "f":
+        out = arr.astype(FLOAT, copy=False)
+        if not np.isfinite(out).all():
+            raise InputError(
+                f"{name} contains NaN or infinite values; replace them (for example with "
+                "numpy.nan_to_num) before fusing"
+            )
+        return out
+    raise InputError(f"{name} has dtype {arr.dtype}; expected an integer or floating image")
+
+
+def move_channels_last(array: NDArray, channel_axis: int | None, *, stack: bool) -> NDArray:
+    """Move ``channel_axis`` of ``array`` to the end (no copy when already last)."""
+    if channel_axis is None:
+        return array
+    ndim = array.ndim
+    if not -ndim <= channel_axis < ndim:
+        raise InputError(f"channel_axis={channel_axis} is out of range for an array of {ndim} dims")
+    axis = channel_axis % ndim
+    if stack and axis == 0:
+        raise InputError("channel_axis=0 is the stack axis; colour must be on another axis")
+    return np.moveaxis(array, axis, -1)
+
+
+def restore_channel_axis(image: NDArray, channel_axis: int | None, *, stack_ndim: int) -> NDArray:
+    """Inverse of :func:`move_channels_last` for a fused image (stack axis removed)."""
+    if channel_axis is None:
+        return image
+    axis = channel_axis % stack_ndim - 1
+    return np.moveaxis(image, -1, axis)
+
+
+def check_stack(
+    stack: NDArray, *, channel_axis: int | None = None, min_frames: int = 2
+) -> NDArray[np.float32]:
+    """Validate a focus stack and return it as float32, channels last.
+
+    Parameters
+    ----------
+    stack : (S, M, N[, C]) ndarray
+        Frames on axis 0. Colour only when ``channel_axis`` is given.
+    channel_axis : int or None
+        Axis of colour channels, ``None`` for grey stacks.
+    min_frames : int
+        Fewest frames accepted.
+
+    Returns
+    -------
+    (S, M, N[, C]) ndarray of float32
+    """
+    arr = np.asarray(stack)
+    expected = 3 if channel_axis is None else 4
+    if arr.ndim != expected:
+        hint = (
+            " (pass channel_axis=-1 for a colour stack)"
+            if channel_axis is None and arr.ndim == 4
+            else ""
+        )
+        raise InputError(
+            f"stack must have {expected} dimensions (S, M, N{'' if expected == 3 else ', C'}) "
+            f"with channel_axis={channel_axis}; got shape {arr.shape}{hint}"
+        )
+    arr = move_channels_last(arr, channel_axis, stack=True)
+    if arr.shape[0] < min_frames:
+        raise InputError(
+            f"a focus stack needs at least {min_frames} frames; got {arr.shape[0]}"
+        )
+    if arr.shape[1] < 2 or arr.shape[2] < 2:
+        raise InputError(f"frames must be at least 2x2 pixels; got {arr.shape[1:3]}")
+    return as_float_image(arr, name="stack")
+
+
+def luminance(image: NDArray[np.float32], *, color: bool) -> NDArray[np.float32]:
+    """Rec. 601 luma of a channels-last image or stack; grey input is returned as is.
+
+    ``color`` says whether the last axis holds channels (RGB or RGBA); it is
+    never guessed from the shape.
+    """
+    if not color:
+        return image
+    if image.shape[-1] == 1:
+        return image[..., 0]
+    rgb = image[..., :3]
+    weights = np.array([0.299, 0.587, 0.114], dtype=FLOAT)
+    return (rgb @ weights).astype(FLOAT, copy=False)
