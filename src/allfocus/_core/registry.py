@@ -28,7 +28,7 @@ class Registry(Generic[F]):
         self._items: dict[str, F] = {}
         self._help: dict[str, str] = {}
 
-    def register(self, name: str, *, help: str = "") -> Callable[[F], F]:  # noqa: A002
+    def register(self, name: str, *, help: str = "") -> Callable[[F], F]:
         """Decorator registering ``func`` under ``name``."""
 
         def deco(func: F) -> F:

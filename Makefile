@@ -1,0 +1,35 @@
+# Set-up and everyday commands. Every target creates the virtual environment
+# on first use, so a fresh clone needs nothing but Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev,dask,bench
+
+.PHONY: sample test lint bench peers clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+## Fuse the bundled sample stack; prints where the results are.
+sample: $(BIN)/.installed
+	$(BIN)/allfocus sample out/sample
+
+## Run the test suite (the same command CI runs).
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests benchmarks
+
+## Install the peer tools the benchmarks compare against (Debian packages).
+peers:
+	bash benchmarks/install_peers.sh
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run_all.py --quick
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,73 @@
+"""The typer application object and the helpers every command shares.
+
+Command modules (``cli/fuse.py``, ``cli/evaluate.py``, ...) import ``app`` from
+here and decorate their functions with ``@app.command()``; ``cli/app.py``
+imports them explicitly and provides :func:`main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from allfocus.cli.exit_codes import ExitCode, exit_code_for
+
+app = typer.Typer(
+    name="allfocus",
+    help="All-in-focus images from focus stacks or a single photo.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Messages and progress go to stderr so stdout stays machine-readable (--json).
+console = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: ExitCode) -> typer.Exit:
+    """Print an error line and return the typer.Exit to raise."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(int(code))
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn allfocus exceptions into one message and the documented exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        raise fail("interrupted; no output was written", ExitCode.INTERRUPTED) from None
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code == ExitCode.INTERNAL:
+            raise
+        raise fail(str(exc), code) from None
+
+
+@contextmanager
+def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``. Silent when quiet or not a TTY."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)

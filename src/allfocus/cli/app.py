@@ -1,0 +1,29 @@
+"""Entry point of the ``allfocus`` command.
+
+Commands live in their own modules and register on the shared typer app;
+importing them here is the whole wiring. Heavy libraries are imported inside
+the commands so ``allfocus --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from allfocus.cli import fuse, synth  # noqa: F401  (registers the commands)
+from allfocus.cli._app import app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    try:
+        app(args=argv, prog_name="allfocus", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``allfocus fuse`` and ``allfocus methods``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allfocus.cli._app import app, console, handle_errors, progress_bar
+
+
+@app.command()
+def fuse(
+    frames: Annotated[
+        list[str],
+        typer.Argument(help="Frame files, glob patterns, or one folder.", show_default=False),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Fused image to write.")],
+    method: Annotated[
+        str, typer.Option("--method", "-m", help="Fusion method (see `allfocus methods`).")
+    ] = "depthmap",
+    align: Annotated[
+        str,
+        typer.Option(
+            help="auto (detect motion and choose the model), none, translation, similarity, "
+            "affine or homography."
+        ),
+    ] = "auto",
+    transforms: Annotated[
+        Path | None, typer.Option(help="Apply a transforms.json saved by `allfocus align`.")
+    ] = None,
+    drop_unaligned: Annotated[
+        bool, typer.Option(help="Drop frames that cannot be aligned instead of failing.")
+    ] = False,
+    depth_map: Annotated[
+        Path | None,
+        typer.Option(help="Also write the depth map (TIFF: float frame index; PNG: 16-bit)."),
+    ] = None,
+    exposure_match: Annotated[
+        bool, typer.Option(help="Match frame brightness (exposure, vignetting) before fusing.")
+    ] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+) -> None:
+    """Fuse a focus stack into one all-in-focus image (and optionally a depth map)."""
+    from allfocus.pipeline import FuseConfig, fuse_files
+
+    with handle_errors():
+        config = FuseConfig(
+            method=method,
+            align=align,
+            transforms=str(transforms) if transforms is not None else None,
+            drop_unaligned=drop_unaligned,
+            exposure_match=exposure_match,
+        )
+        stages = ("read", "align", "exposure", "fuse", "write")
+        with progress_bar(len(stages), "fusing", quiet=quiet) as advance:
+
+            def report(stage: str, done: int, total: int) -> None:
+                if done == total and stage in stages:
+                    advance(1)
+
+            result = fuse_files(
+                frames,
+                output,
+                config=config,
+                depth_map=depth_map,
+                overwrite=overwrite,
+                progress=report,
+            )
+    if not quiet:
+        for name, why in result.dropped.items():
+            console.print(f"[yellow]dropped[/] {name}: {why}")
+        console.print(
+            f"fused {len(result.frames)} frames with {method} "
+            f"(alignment: {result.align_model}) in {result.seconds:.1f} s"
+        )
+        console.print(f"wrote {result.output}")
+        if result.depth_map is not None:
+            console.print(f"wrote {result.depth_map}")
+
+
+@app.command()
+def methods() -> None:
+    """List the fusion and sharpening methods."""
+    from allfocus.fusion import DEFAULT_METHOD, FUSION_METHODS
+
+    typer.echo("fusion methods (allfocus fuse --method):")
+    for name in FUSION_METHODS.names():
+        mark = " (default)" if name == DEFAULT_METHOD else ""
+        typer.echo(f"  {name}{mark}: {FUSION_METHODS.describe(name)}")
+    try:
+        from allfocus.restore import SHARPEN_METHODS
+    except ImportError:  # restoration not available in this build
+        return
+    typer.echo("sharpen methods (allfocus sharpen --method):")
+    for name in SHARPEN_METHODS.names():
+        typer.echo(f"  {name}: {SHARPEN_METHODS.describe(name)}")
+
+
+@app.command()
+def sample(
+    outdir: Annotated[Path, typer.Argument(help="Folder for the results.")] = Path(
+        "allfocus-sample"
+    ),
+    method: Annotated[str, typer.Option("--method", "-m", help="Fusion method.")] = "depthmap",
+) -> None:
+    """Fuse the small sample stack bundled with allfocus (a quick check of an install)."""
+    from importlib.resources import files
+
+    from allfocus.pipeline import FuseConfig, fuse_files
+
+    with handle_errors():
+        source = Path(str(files("allfocus.data") / "sample"))
+        outdir.mkdir(parents=True, exist_ok=True)
+        report = fuse_files(
+            [str(source)],
+            outdir / "fused.png",
+            config=FuseConfig(method=method),
+            depth_map=outdir / "depth.png",
+            overwrite=True,
+        )
+    console.print(
+        f"fused the {len(report.frames)}-frame sample from {source} with {method} "
+        f"(alignment: {report.align_model}) in {report.seconds:.1f} s"
+    )
+    typer.echo(f"fused image: {report.output}")
+    typer.echo(f"depth map:   {report.depth_map}")

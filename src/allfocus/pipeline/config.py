@@ -1,0 +1,49 @@
+"""Validated, serialisable job configurations shared by the CLI and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from allfocus._core.errors import ConfigError
+
+ALIGN_CHOICES = ("auto", "none", "translation", "similarity", "affine", "homography")
+
+
+@dataclass(frozen=True)
+class FuseConfig:
+    """Options of a fusion job.
+
+    Parameters
+    ----------
+    method : str
+        Registered fusion method (see ``allfocus methods``).
+    align : str
+        ``"auto"`` (detect motion, choose the model), ``"none"``, or a model name.
+    transforms : str or None
+        A ``transforms.json`` from ``allfocus align`` to apply instead of estimating.
+    drop_unaligned : bool
+        Drop frames that cannot be aligned instead of failing.
+    exposure_match : bool
+        Match frame brightness (exposure, vignetting) to the reference first.
+    params : dict
+        Extra keyword options passed to the fusion method.
+    """
+
+    method: str = "depthmap"
+    align: str = "auto"
+    transforms: str | None = None
+    drop_unaligned: bool = False
+    exposure_match: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from allfocus.fusion import FUSION_METHODS
+
+        FUSION_METHODS.get(self.method)  # raises with the valid names
+        if self.align not in ALIGN_CHOICES:
+            raise ConfigError(
+                f"align must be one of {', '.join(ALIGN_CHOICES)}; got {self.align!r}"
+            )
+        if self.transforms is not None and self.align == "none":
+            raise ConfigError("transforms were given but align is 'none'; drop one of them")

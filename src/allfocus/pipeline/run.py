@@ -1,0 +1,199 @@
+"""Run a fusion job: read -> align -> match exposure -> fuse -> write.
+
+This is the only module that chains the steps; the CLI, batch runs and the web
+app call it. Library code reports progress through an optional callback
+``progress(stage, done, total)`` and never prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from allfocus._core.types import FusionResult
+from allfocus.pipeline.config import FuseConfig
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FuseReport:
+    """What a fusion job did."""
+
+    output: Path | None
+    depth_map: Path | None
+    result: FusionResult
+    frames: list[str]
+    dropped: dict[str, str] = field(default_factory=dict)
+    align_model: str = "none"
+    seconds: float = 0.0
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def fuse_stack(
+    frames: NDArray,
+    *,
+    config: FuseConfig | None = None,
+    channel_axis: int | None = None,
+    names: Sequence[str] | None = None,
+    reference: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[FusionResult, dict[int, str], str]:
+    """Align, match exposure and fuse an in-memory stack.
+
+    Returns the fusion result, the frames dropped by alignment (index ->
+    reason) and the alignment model used (``"none"`` when not aligned).
+    """
+    from allfocus.fusion import fuse
+    from allfocus.fusion.exposure import match_exposure
+
+    config = config or FuseConfig()
+    progress = progress or _noop
+    stack = np.asarray(frames)
+    dropped: dict[int, str] = {}
+    model = "none"
+    if config.transforms is not None:
+        from allfocus.align import apply_transforms, load_transforms
+
+        progress("align", 0, 1)
+        _, matrices = load_transforms(config.transforms)
+        if len(matrices) != stack.shape[0]:
+            from allfocus._core.errors import InputError
+
+            raise InputError(
+                f"{config.transforms} holds {len(matrices)} transforms but the stack has "
+                f"{stack.shape[0]} frames; use the transforms saved for this stack"
+            )
+        aligned = apply_transforms(stack, matrices, channel_axis=channel_axis)
+        stack, model = aligned.frames, "saved"
+        channel_axis = -1 if channel_axis is not None else None
+        progress("align", 1, 1)
+    elif config.align != "none":
+        from allfocus.align import align_stack
+
+        aligned = align_stack(
+            stack,
+            model=config.align,
+            reference=reference,
+            drop_unaligned=config.drop_unaligned,
+            channel_axis=channel_axis,
+            progress=lambda d, t: progress("align", d, t),
+        )
+        stack, model, dropped = aligned.frames, aligned.model, dict(aligned.dropped)
+        channel_axis = -1 if channel_axis is not None else None
+    if config.exposure_match:
+        progress("exposure", 0, 1)
+        stack = match_exposure(stack, channel_axis=channel_axis)
+        progress("exposure", 1, 1)
+    progress("fuse", 0, 1)
+    result = fuse(stack, method=config.method, channel_axis=channel_axis, **config.params)
+    progress("fuse", 1, 1)
+    if names is not None and dropped:
+        log.warning("dropped frames: %s", ", ".join(names[i] for i in dropped))
+    return result, dropped, model
+
+
+def depth_to_image(depth: NDArray, num_frames: int, path: Path) -> tuple[NDArray, type]:
+    """Encode a depth map for ``path``: float32 frame index in TIFF, scaled 16/8-bit otherwise."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return depth.astype(np.float32), np.float32
+    scaled = depth / max(num_frames - 1, 1)
+    dtype = np.uint8 if path.suffix.lower() in (".jpg", ".jpeg") else np.uint16
+    return np.clip(scaled, 0, 1).astype(np.float32), dtype
+
+
+def fuse_files(
+    inputs: Sequence[str | os.PathLike],
+    output: str | os.PathLike | None,
+    *,
+    config: FuseConfig | None = None,
+    depth_map: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> FuseReport:
+    """Fuse the focus stack in ``inputs`` and write the result.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Files, glob patterns, or one folder (see :func:`allfocus.io.find_frames`).
+    output : path-like or None
+        Fused image to write (bit depth follows the input where the format
+        allows). ``None`` writes nothing (the result is still returned).
+    config : FuseConfig, optional
+        Method, alignment and exposure options.
+    depth_map : path-like, optional
+        Also write the depth map: float32 frame index for TIFF, the index
+        scaled to the full range of a 16-bit PNG or 8-bit JPEG otherwise.
+    overwrite : bool
+        Replace existing outputs.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    FuseReport
+    """
+    from allfocus import io
+
+    config = config or FuseConfig()
+    progress = progress or _noop
+    start = time.perf_counter()
+    out_path = Path(output) if output is not None else None
+    dm_path = Path(depth_map) if depth_map is not None else None
+    # Check every output before any work so a bad path fails fast.
+    frame_paths = io.find_frames(inputs)
+    for target in (out_path, dm_path):
+        if target is not None:
+            io.check_output_path(target, inputs=frame_paths, overwrite=overwrite)
+    if out_path is not None and dm_path is not None and out_path.resolve() == dm_path.resolve():
+        from allfocus._core.errors import InputError
+
+        raise InputError("the depth map and the fused image must be different files")
+    progress("read", 0, 1)
+    data = io.read_stack(frame_paths)
+    progress("read", 1, 1)
+    result, dropped, model = fuse_stack(
+        data.frames,
+        config=config,
+        channel_axis=data.channel_axis,
+        names=data.names,
+        reference=data.reference,
+        progress=progress,
+    )
+    progress("write", 0, 1)
+    if out_path is not None:
+        io.write_image(
+            out_path,
+            result.image,
+            dtype=io.output_dtype(data.dtype, out_path),
+            icc=data.icc,
+            exif=data.exif,
+            overwrite=overwrite,
+            inputs=frame_paths,
+        )
+    if dm_path is not None:
+        img, dtype = depth_to_image(result.depth, data.frames.shape[0], dm_path)
+        io.write_image(dm_path, img, dtype=dtype, overwrite=overwrite, inputs=frame_paths)
+    progress("write", 1, 1)
+    return FuseReport(
+        output=out_path,
+        depth_map=dm_path,
+        result=result,
+        frames=data.names,
+        dropped={data.names[i]: why for i, why in dropped.items()},
+        align_model=model,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,1 @@
+"""Single-image restoration: sharpening, contrast, defocus maps and deconvolution."""
