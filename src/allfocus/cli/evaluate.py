@@ -1,0 +1,48 @@
+"""``allfocus evaluate``: the field's fusion metrics for a fused image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allfocus.cli._app import app, handle_errors
+
+
+@app.command()
+def evaluate(
+    fused: Annotated[Path, typer.Argument(help="The fused image to score.")],
+    sources: Annotated[
+        list[Path], typer.Option("--sources", "-s", help="Source frames (repeat or list).")
+    ],
+    reference: Annotated[
+        Path | None, typer.Option(help="Ground-truth all-in-focus image (adds PSNR and SSIM).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a fused image: Q^AB/F, NMI, Q_Y, Q_CB, SF, AG (and PSNR/SSIM with --reference)."""
+    from allfocus import io
+    from allfocus.metrics import evaluate as compute
+
+    with handle_errors():
+        data = io.read_stack([str(p) for p in sources])
+        image = io.read_image(fused).array
+        color = data.channel_axis is not None
+        if color != (image.ndim == 3):
+            from allfocus._core.errors import InputError
+
+            raise InputError(
+                f"{fused} is {'colour' if image.ndim == 3 else 'grey'} but the sources are "
+                f"{'colour' if color else 'grey'}; score images of the same kind"
+            )
+        ref = io.read_image(reference).array if reference is not None else None
+        scores = compute(
+            image, data.frames, reference=ref, channel_axis=-1 if color else None
+        )
+    if as_json:
+        typer.echo(json.dumps({k: float(v) for k, v in scores.items()}))
+    else:
+        for key, value in scores.items():
+            typer.echo(f"{key:5s} {value:.4f}")
