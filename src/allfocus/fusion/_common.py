@@ -1,0 +1,149 @@
+"""Steps shared by the classical fusion methods (private).
+
+Entry and exit (validation, channels-last, luma, clipping), blending frames by
+weights, and turning per-frame focus scores into a sub-frame depth map and a
+confidence map. Written once here so every method (and the learned ones,
+which produce weights too) behaves the same at the edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from allfocus._core.errors import InputError
+from allfocus._core.types import FusionResult
+from allfocus._core.validate import FLOAT, check_stack, luminance, restore_channel_axis
+
+
+def prepare(
+    stack: NDArray, channel_axis: int | None
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Validate ``stack``; return frames (S, M, N[, C]) channels last and their luma (S, M, N)."""
+    frames = check_stack(stack, channel_axis=channel_axis)
+    luma = luminance(frames, color=channel_axis is not None)
+    return frames, np.ascontiguousarray(luma, dtype=FLOAT)
+
+
+def finish(
+    image: NDArray,
+    depth: NDArray,
+    confidence: NDArray,
+    *,
+    channel_axis: int | None,
+    stack_ndim: int,
+) -> FusionResult:
+    """Clip, cast and put the channel axis back where the input had it."""
+    image = np.clip(image, 0.0, 1.0).astype(FLOAT, copy=False)
+    image = restore_channel_axis(image, channel_axis, stack_ndim=stack_ndim)
+    return FusionResult(
+        image=np.ascontiguousarray(image),
+        depth=np.asarray(depth, dtype=FLOAT),
+        confidence=np.clip(confidence, 0.0, 1.0).astype(FLOAT, copy=False),
+    )
+
+
+def check_int(name: str, value: object, *, minimum: int) -> int:
+    """Return ``value`` as an int; InputError naming ``name`` unless an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float, raising InputError if it is not positive (or >= 0)."""
+    try:
+        val = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number; got {value!r}") from None
+    ok = val >= 0 if allow_zero else val > 0
+    if not (ok and np.isfinite(val)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name} must be a finite number {bound}; got {value!r}")
+    return val
+
+
+def blend(frames: NDArray[np.float32], weights: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Weighted sum of frames (S, M, N[, C]) by weights (S, M, N) summing to one per pixel."""
+    color = frames.ndim == 4
+    out = np.zeros(frames.shape[1:], dtype=FLOAT)
+    for frame, weight in zip(frames, weights, strict=True):
+        out += frame * (weight[..., None] if color else weight)
+    return out
+
+
+def select(frames: NDArray[np.float32], index: NDArray[np.integer]) -> NDArray[np.float32]:
+    """Pick for every pixel the frame ``index`` (M, N) from frames (S, M, N[, C])."""
+    idx = index[None, ..., None] if frames.ndim == 4 else index[None]
+    return np.take_along_axis(frames, idx, axis=0)[0]
+
+
+def one_hot(index: NDArray[np.integer], num: int) -> NDArray[np.float32]:
+    """(S, M, N) float32 indicator maps of an (M, N) label map."""
+    return (index[None] == np.arange(num)[:, None, None]).astype(FLOAT)
+
+
+def argmax_frames(scores: NDArray[np.float32]) -> NDArray[np.intp]:
+    """Per-pixel argmax over frames; ties go to the frame with the lower index."""
+    return np.argmax(scores, axis=0)
+
+
+def subframe_depth(scores: NDArray[np.float32], index: NDArray[np.integer]) -> NDArray[np.float32]:
+    """Refine an integer frame map by a parabola through the scores around it.
+
+    Parameters
+    ----------
+    scores : (S, M, N) ndarray
+        Focus score of every frame at every pixel.
+    index : (M, N) ndarray of int
+        Chosen frame per pixel (normally the argmax of ``scores``).
+
+    Returns
+    -------
+    (M, N) ndarray of float32
+        ``index`` plus an offset in [-0.5, 0.5] at the vertex of the parabola
+        through the scores of frames ``index - 1``, ``index``, ``index + 1``
+        (no offset at the first and last frame or where the scores are not
+        peaked there).
+    """
+    num = scores.shape[0]
+    idx = index.astype(np.intp)
+    if num < 3:
+        return idx.astype(FLOAT)
+    lo = np.clip(idx - 1, 0, num - 1)
+    hi = np.clip(idx + 1, 0, num - 1)
+    f0 = np.take_along_axis(scores, lo[None], axis=0)[0]
+    f1 = np.take_along_axis(scores, idx[None], axis=0)[0]
+    f2 = np.take_along_axis(scores, hi[None], axis=0)[0]
+    curv = f0 - 2.0 * f1 + f2
+    inner = (idx > 0) & (idx < num - 1) & (curv < 0)
+    safe = np.where(inner, curv, -1.0)
+    offset = np.where(inner, 0.5 * (f0 - f2) / safe, 0.0)
+    return (idx + np.clip(offset, -0.5, 0.5)).astype(FLOAT)
+
+
+def contrast_confidence(scores: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Normalised contrast ``(max - min) / (max + min + floor)`` of the scores over frames.
+
+    Near 1 where one frame is much sharper than the least sharp one, near 0 in
+    flat or featureless regions where no frame is sharper than another. The
+    ``floor`` (1 % of the mean peak score) keeps flat regions at 0.
+    """
+    best = scores.max(axis=0)
+    worst = scores.min(axis=0)
+    floor = FLOAT(1e-2) * FLOAT(best.mean()) + FLOAT(1e-12)
+    return ((best - worst) / (best + worst + floor)).astype(FLOAT)
+
+
+__all__ = [
+    "argmax_frames",
+    "blend",
+    "check_int",
+    "check_positive",
+    "contrast_confidence",
+    "finish",
+    "one_hot",
+    "prepare",
+    "select",
+    "subframe_depth",
+]

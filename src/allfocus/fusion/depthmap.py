@@ -1,0 +1,228 @@
+"""Depth-map (decision-map) fusion: pick for every pixel the frame where it is sharpest.
+
+The map is the per-pixel argmax of a focus measure over frames, cleaned of
+tiny isolated regions and refined with a guided filter steered by the fused
+image, so frames are blended only in narrow bands along decision edges and the
+edges follow the image's own edges.
+
+Occlusion edges: where a defocused near object's rim spreads over the
+background in far-focused frames, a focus window wider than a few pixels lets
+the sharp object edge or the background texture leak across the edge, which
+puts the glowing rim onto the background or blurred background into the
+object. The default measure therefore decides with a 3 x 3 window at pixel
+scale (the rim's smooth ramp carries little second-derivative energy, so a
+background pixel only takes the far frame where its own texture outweighs
+the rim) and adds the same measure from two coarser pyramid levels, which
+keeps the decision stable on noisy or oversampled images. Measured on
+synthetic stacks (``tests/fusion/test_fusion_quality.py``), windows of 5 to 9
+cost 0.3 to 1 dB overall and more in a 6-pixel band around occlusion edges,
+and a single-scale 3 x 3 measure loses up to 3 dB on noisy 2x-oversampled
+frames.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+from allfocus._core.types import FusionResult
+from allfocus._core.validate import FLOAT
+from allfocus.filters.guided import _guided_grey
+from allfocus.focus.measures import FOCUS_MEASURES
+from allfocus.focus.measures import halo as _measure_halo
+from allfocus.fusion import FUSION_METHODS
+from allfocus.fusion._common import (
+    argmax_frames,
+    check_int,
+    check_positive,
+    contrast_confidence,
+    finish,
+    prepare,
+    select,
+    subframe_depth,
+)
+
+
+def remove_small_regions(labels: NDArray[np.integer], *, min_size: int) -> NDArray[np.intp]:
+    """Relabel connected regions smaller than ``min_size`` pixels from their surroundings.
+
+    Every pixel of a too-small region (4-connected, one label) takes the label
+    of the nearest pixel that lies in a large enough region, so the result is
+    independent of how labels are numbered.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Non-negative label map (frame indices).
+    min_size : int
+        Smallest region kept, in pixels; 0 or 1 keeps all.
+
+    Returns
+    -------
+    (M, N) ndarray of intp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((5, 5), int)
+    >>> lab[2, 2] = 3
+    >>> int(remove_small_regions(lab, min_size=2).max())
+    0
+    """
+    labels = np.asarray(labels).astype(np.intp, copy=False)
+    if min_size <= 1:
+        return labels
+    small = np.zeros(labels.shape, dtype=bool)
+    for value in np.unique(labels):
+        _, comp, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == value).astype(np.uint8), connectivity=4
+        )
+        tiny = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_size) + 1
+        if tiny.size:
+            small |= np.isin(comp, tiny)
+    if not small.any() or small.all():
+        return labels
+    _, (rows, cols) = ndi.distance_transform_edt(small, return_indices=True)
+    return labels[rows, cols]
+
+
+def focus_volume(luma: NDArray[np.float32], *, measure: str, window: int) -> NDArray[np.float32]:
+    """(S, M, N) focus measure ``measure`` of every frame of a grey stack."""
+    func = FOCUS_MEASURES.get(measure)
+    out = np.empty(luma.shape, dtype=FLOAT)
+    for k, frame in enumerate(luma):
+        out[k] = func(frame, window=window)
+    return out
+
+
+@FUSION_METHODS.register("depthmap", help="focus-measure decision map, cleaned and edge-refined")
+def fuse_depthmap(
+    stack: NDArray,
+    *,
+    channel_axis: int | None = None,
+    measure: str = "multiscale_laplacian",
+    window: int = 3,
+    min_region: int = 4,
+    refine_radius: int = 1,
+    refine_eps: float = 1e-2,
+) -> FusionResult:
+    """All-in-focus image from the per-pixel sharpest frame (decision map).
+
+    Parameters
+    ----------
+    stack : (S, M, N[, C]) ndarray
+        Focus stack, frames on axis 0 (any order), any dtype.
+    channel_axis : int or None
+        Colour axis of ``stack``; ``None`` for grey. Decisions are made on
+        luma and applied to all channels.
+    measure : str
+        Focus measure from :data:`allfocus.focus.FOCUS_MEASURES`.
+    window : int
+        Odd side of the focus-measure window. Small windows keep occlusion
+        edges clean; larger ones resist noise.
+    min_region : int
+        Decision regions smaller than this many pixels take their
+        neighbours' frame (0 keeps everything).
+    refine_radius : int
+        Radius of the guided filter that turns the hard decision map into
+        blending weights along decision edges (0 = hard selection).
+    refine_eps : float
+        Guided-filter regularisation (squared intensity); smaller values make
+        transitions follow weaker image edges.
+
+    Returns
+    -------
+    FusionResult
+        ``image`` in the input's channel layout; ``depth`` the frame index
+        with sub-frame (parabola) interpolation of the focus measure;
+        ``confidence`` the normalised contrast of the focus measure over
+        frames.
+
+    Raises
+    ------
+    InputError
+        For a malformed stack or out-of-range options.
+
+    See Also
+    --------
+    allfocus.fusion.pyramid.fuse_pyramid : multiresolution coefficient selection.
+    allfocus.fusion.guided.fuse_guided : guided-filter weighted fusion.
+
+    Notes
+    -----
+    Frames are treated alike: the map is an argmax, cleaning works on
+    regions of equal labels and the refinement filters each frame's
+    indicator map, so permuting the frames permutes the depth map and leaves
+    the image unchanged (up to exact ties).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.ndimage import gaussian_filter
+    >>> sharp = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+    >>> left, right = sharp.copy(), sharp.copy()
+    >>> left[:, 24:] = gaussian_filter(sharp, 2)[:, 24:]
+    >>> right[:, :24] = gaussian_filter(sharp, 2)[:, :24]
+    >>> res = fuse_depthmap(np.stack([left, right]))
+    >>> float(np.abs(res.image - sharp)[4:-4, 4:20].max()) < 1e-6
+    True
+    >>> float(res.depth[24, 4]), float(res.depth[24, 40])
+    (0.0, 1.0)
+    """
+    window = check_int("window", window, minimum=1)
+    min_region = check_int("min_region", min_region, minimum=0)
+    refine_radius = check_int("refine_radius", refine_radius, minimum=0)
+    refine_eps = check_positive("refine_eps", refine_eps)
+    FOCUS_MEASURES.get(measure)
+    frames, luma = prepare(stack, channel_axis)
+    num = frames.shape[0]
+
+    scores = focus_volume(luma, measure=measure, window=window)
+    labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
+    confidence = contrast_confidence(scores)
+    depth = subframe_depth(scores, labels)
+    del scores
+
+    if refine_radius == 0:
+        image = select(frames, labels)
+    else:
+        guide = select(luma, labels)
+        color = frames.ndim == 4
+        image = np.zeros(frames.shape[1:], dtype=FLOAT)
+        total = np.zeros(labels.shape, dtype=FLOAT)
+        for k in range(num):
+            mask = labels == k
+            if not mask.any():
+                continue
+            weight = _guided_grey(mask.astype(FLOAT), guide, refine_radius, refine_eps)
+            np.maximum(weight, 0.0, out=weight)
+            image += frames[k] * (weight[..., None] if color else weight)
+            total += weight
+        image /= np.maximum(total, FLOAT(1e-6))[..., None] if color else np.maximum(total, 1e-6)
+    return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
+
+
+def halo(
+    *,
+    measure: str = "multiscale_laplacian",
+    window: int = 3,
+    min_region: int = 4,
+    refine_radius: int = 1,
+    refine_eps: float = 1e-2,
+) -> int:
+    """Pixels :func:`fuse_depthmap` looks beyond a tile with these options.
+
+    The focus window, the guided filter (two chained box filters) and the
+    region cleaning (a region cut by a tile edge can look small for up to
+    ``min_region`` pixels) add up.
+
+    Examples
+    --------
+    >>> halo()
+    26
+    """
+    del refine_eps  # no effect on the reach
+    reach = _measure_halo(measure=measure, window=window)
+    return reach + 2 * int(refine_radius) + int(min_region)

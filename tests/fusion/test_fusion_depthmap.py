@@ -1,0 +1,49 @@
+"""Tests of the decision-map helpers of the depth-map method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from allfocus.fusion.depthmap import focus_volume, fuse_depthmap, remove_small_regions
+
+
+def test_remove_small_regions():
+    labels = np.zeros((20, 20), int)
+    labels[:, 10:] = 2
+    labels[5, 3] = 1  # isolated pixel inside region 0
+    labels[12:14, 15:17] = 0  # 2x2 island inside region 2
+    out = remove_small_regions(labels, min_size=5)
+    expected = np.zeros((20, 20), int)
+    expected[:, 10:] = 2
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(remove_small_regions(labels, min_size=0), labels)
+
+
+def test_remove_small_regions_is_label_agnostic():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, (16, 16))
+    swap = np.array([2, 0, 1])
+    cleaned = remove_small_regions(labels, min_size=4)
+    np.testing.assert_array_equal(remove_small_regions(swap[labels], min_size=4), swap[cleaned])
+
+
+def test_focus_volume_shape():
+    luma = np.random.default_rng(0).random((3, 16, 20)).astype(np.float32)
+    vol = focus_volume(luma, measure="variance", window=3)
+    assert vol.shape == luma.shape
+    assert vol.dtype == np.float32
+
+
+@pytest.mark.parametrize("refine_radius", [0, 1, 3])
+def test_hard_and_soft_selection_agree_inside_regions(refine_radius):
+    rng = np.random.default_rng(1)
+    sharp = rng.random((32, 32)).astype(np.float32)
+    soft = np.full_like(sharp, sharp.mean())
+    a, b = sharp.copy(), sharp.copy()
+    a[:, 16:] = soft[:, 16:]
+    b[:, :16] = soft[:, :16]
+    res = fuse_depthmap(np.stack([a, b]), refine_radius=refine_radius)
+    reach = 2 * refine_radius + 3  # guided filter reach plus a decision pixel or two
+    np.testing.assert_allclose(res.image[:, : 16 - reach], sharp[:, : 16 - reach], atol=1e-5)
+    np.testing.assert_allclose(res.image[:, 16 + reach :], sharp[:, 16 + reach :], atol=1e-5)
