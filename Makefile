@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,dask,bench
+EXTRAS ?= dev,dask,bench,web
 
 .PHONY: sample test lint bench peers clean
 
@@ -17,8 +17,10 @@ $(BIN)/.installed: pyproject.toml
 sample: $(BIN)/.installed
 	$(BIN)/allfocus sample out/sample
 
-## Run the test suite (the same command CI runs).
+## Run the test suite (the same command CI runs). Debian chromium for the
+## browser test is installed when possible; without it that test is skipped.
 test: $(BIN)/.installed
+	-@bash scripts/install_browser.sh || echo "chromium not installed: browser tests will be skipped"
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
