@@ -197,3 +197,102 @@ def fuse_files(
         align_model=model,
         seconds=time.perf_counter() - start,
     )
+
+
+@dataclass
+class AlignReport:
+    """What an alignment job wrote."""
+
+    outputs: list[Path]
+    transforms: Path
+    model: str
+    dropped: dict[str, str]
+    seconds: float
+
+
+def _aligned_name(name: str) -> str:
+    """``a.jpg`` -> ``a.tif``; a page of a multi-page TIFF ``s.tif[3]`` -> ``s_003.tif``."""
+    stem, _, page = name.partition("[")
+    base = Path(stem).stem
+    if page:
+        base = f"{base}_{int(page.rstrip(']')):03d}"
+    return base + ".tif"
+
+
+def align_files(
+    inputs: Sequence[str | os.PathLike],
+    outdir: str | os.PathLike,
+    *,
+    model: str = "auto",
+    crop: str = "common",
+    drop_unaligned: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> AlignReport:
+    """Align the frames in ``inputs`` and write them with ``transforms.json`` to ``outdir``.
+
+    Aligned frames are written as lossless TIFF in the input bit depth
+    (``a.jpg`` -> ``outdir/a.tif``), carrying each frame's ICC profile; the
+    transforms file lists every input frame in input order (see
+    :func:`allfocus.align.save_transforms`).
+    """
+    from allfocus import io
+    from allfocus._core.errors import InputError
+    from allfocus.align import align_stack, save_transforms
+
+    progress = progress or _noop
+    start = time.perf_counter()
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir} exists and is not a folder; choose a folder for the output")
+    frame_paths = io.find_frames(inputs)
+    progress("read", 0, 1)
+    data = io.read_stack(frame_paths)
+    progress("read", 1, 1)
+    names = [_aligned_name(n) for n in data.names]
+    if len(set(names)) != len(names):
+        raise InputError("two input frames would get the same output name; rename the inputs")
+    targets = [outdir / n for n in names]
+    transforms_path = outdir / "transforms.json"
+    outdir.mkdir(parents=True, exist_ok=True)
+    for target in [*targets, transforms_path]:
+        if target.suffix == ".json":
+            if target.exists() and not overwrite:
+                raise InputError(f"{target} exists; pass --overwrite to replace it")
+        else:
+            io.check_output_path(target, inputs=frame_paths, overwrite=overwrite)
+    result = align_stack(
+        data.frames,
+        model=model,
+        reference=data.reference,
+        crop=crop,
+        drop_unaligned=drop_unaligned,
+        channel_axis=data.channel_axis,
+        progress=lambda d, t: progress("align", d, t),
+    )
+    progress("write", 0, len(result.kept))
+    dtype = io.output_dtype(data.dtype, Path("x.tif"))
+    written = []
+    for j, k in enumerate(result.kept):
+        frame = result.frames[j]
+        if data.channel_axis is None and frame.ndim == 3:
+            frame = frame[..., 0]
+        written.append(
+            io.write_image(
+                targets[k],
+                frame,
+                dtype=dtype,
+                icc=data.icc,
+                overwrite=overwrite,
+                inputs=frame_paths,
+            )
+        )
+        progress("write", j + 1, len(result.kept))
+    save_transforms(transforms_path, list(data.names), result.transforms)
+    return AlignReport(
+        outputs=written,
+        transforms=transforms_path,
+        model=result.model,
+        dropped={data.names[i]: why for i, why in result.dropped.items()},
+        seconds=time.perf_counter() - start,
+    )

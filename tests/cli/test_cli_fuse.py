@@ -1,0 +1,168 @@
+"""The ``allfocus`` command: success paths, exit codes and every bad input of the issue."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from allfocus import io
+from allfocus.cli.app import main
+from allfocus.cli.exit_codes import ExitCode
+
+
+def frames_of(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.glob("frame_*.png"))
+
+
+def test_fuse_folder_writes_image_and_depth(synthetic_dir, tmp_path, capsys):
+    out, depth = tmp_path / "fused.png", tmp_path / "depth.tif"
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    for f in frames_of(synthetic_dir):
+        shutil.copy(f, frames_dir)
+    code = main(["fuse", str(frames_dir), "-o", str(out), "--depth-map", str(depth)])
+    assert code == 0, capsys.readouterr().err
+    fused = io.read_image(out).array
+    assert fused.shape == (96, 128, 3) and fused.dtype == np.uint8
+    d = tifffile.imread(depth)
+    assert d.dtype == np.float32 and d.shape == (96, 128)
+    assert 0 <= d.min() and d.max() <= 3
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_fuse_glob_and_methods_listing(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "fused.tif"
+    pattern = str(synthetic_dir / "frame_*.png")
+    assert main(["fuse", pattern, "-o", str(out), "--method", "pyramid", "-q"]) == 0
+    assert out.exists()
+    assert capsys.readouterr().err == ""
+    assert main(["methods"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("pyramid", "guided", "depthmap"):
+        assert name in listing
+
+
+def test_existing_output_needs_overwrite(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "fused.png"
+    out.write_bytes(b"keep me")
+    code = main(["fuse", *frames_of(synthetic_dir), "-o", str(out)])
+    assert code == ExitCode.BAD_INPUT
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    assert main(["fuse", *frames_of(synthetic_dir), "-o", str(out), "--overwrite", "-q"]) == 0
+    assert out.read_bytes() != b"keep me"
+
+
+def test_sixteen_bit_in_sixteen_bit_out(tmp_path):
+    from allfocus.synth.files import write_synthetic_stack
+
+    write_synthetic_stack(tmp_path / "s16", num_frames=3, shape=(64, 64), bits=16, seed=1)
+    out = tmp_path / "fused.tif"
+    assert main(["fuse", str(tmp_path / "s16" / "frame_*.png"), "-o", str(out), "-q"]) == 0
+    assert io.read_image(out).array.dtype == np.uint16
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "message"),
+    [
+        ("missing", ExitCode.IO_ERROR, "no such file"),
+        ("empty_folder", ExitCode.BAD_INPUT, "no image"),
+        ("one_frame", ExitCode.BAD_INPUT, "at least 2 frames"),
+        ("sizes", ExitCode.BAD_INPUT, "size"),
+        ("not_image", ExitCode.IO_ERROR, "bad.png"),
+        ("empty_file", ExitCode.IO_ERROR, "empty.png"),
+        ("truncated", ExitCode.IO_ERROR, "trunc.png"),
+        ("nan", ExitCode.BAD_INPUT, "NaN"),
+        ("out_folder_missing", ExitCode.IO_ERROR, "folder"),
+        ("out_is_input", ExitCode.BAD_INPUT, "input"),
+        ("bad_method", ExitCode.BAD_INPUT, "choose one of"),
+        ("bad_extension", ExitCode.BAD_INPUT, ".bmp"),
+    ],
+)
+def test_bad_input_exit_codes(make, code, message, synthetic_dir, tmp_path, capsys):
+    frames = frames_of(synthetic_dir)[:2]
+    out = tmp_path / "out.png"
+    extra: list[str] = []
+    if make == "missing":
+        frames = [*frames, str(tmp_path / "nope.png")]
+    elif make == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        frames = [str(tmp_path / "empty")]
+    elif make == "one_frame":
+        frames = frames[:1]
+    elif make == "sizes":
+        small = tmp_path / "small.png"
+        io.write_image(small, np.zeros((10, 10, 3), np.float32))
+        frames = [*frames, str(small)]
+    elif make == "not_image":
+        bad = tmp_path / "bad.png"
+        bad.write_text("this is not a picture")
+        frames = [*frames, str(bad)]
+    elif make == "empty_file":
+        empty = tmp_path / "empty.png"
+        empty.write_bytes(b"")
+        frames = [*frames, str(empty)]
+    elif make == "truncated":
+        data = Path(frames[0]).read_bytes()
+        trunc = tmp_path / "trunc.png"
+        trunc.write_bytes(data[: len(data) // 2])
+        frames = [*frames, str(trunc)]
+    elif make == "nan":
+        a = np.full((8, 8), 0.5, np.float32)
+        b = a.copy()
+        b[2, 2] = np.nan
+        tifffile.imwrite(tmp_path / "a.tif", a)
+        tifffile.imwrite(tmp_path / "b.tif", b)
+        frames = [str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]
+    elif make == "out_folder_missing":
+        out = tmp_path / "no" / "such" / "out.png"
+    elif make == "out_is_input":
+        copy = tmp_path / "f0.png"
+        shutil.copy(frames[0], copy)
+        frames = [str(copy), frames[1]]
+        out = copy
+    elif make == "bad_method":
+        extra = ["--method", "nonsense"]
+    elif make == "bad_extension":
+        out = tmp_path / "out.bmp"
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    result = main(["fuse", *frames, "-o", str(out), "--align", "none", *extra])
+    err = capsys.readouterr().err
+    assert result == code, err
+    assert message.lower() in err.lower()
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before, "a failed run must not write or touch any file"
+
+
+def test_mixed_grey_and_colour_is_converted_with_warning(synthetic_dir, tmp_path, capsys):
+    grey = tmp_path / "grey.png"
+    colour = io.read_image(frames_of(synthetic_dir)[0]).array
+    io.write_image(grey, colour.mean(axis=2).astype(np.uint8))
+    out = tmp_path / "out.png"
+    with pytest.warns(UserWarning, match="grey"):
+        code = main(["fuse", frames_of(synthetic_dir)[1], str(grey), "-o", str(out), "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert io.read_image(out).array.shape[-1] == 3
+
+
+def test_usage_error_is_exit_2(capsys):
+    assert main(["fuse"]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+def test_sample_command(tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "s")]) == 0
+    printed = capsys.readouterr().out
+    assert "fused.png" in printed and "depth.png" in printed
+    assert (tmp_path / "s" / "fused.png").exists()
+    assert (tmp_path / "s" / "depth.png").exists()
+
+
+def test_synth_command(tmp_path):
+    assert main(["synth", str(tmp_path / "st"), "-n", "3", "--width", "40", "--height", "30"]) == 0
+    names = sorted(p.name for p in (tmp_path / "st").iterdir())
+    assert names == ["depth.tif", "frame_00.png", "frame_01.png", "frame_02.png", "sharp.png"]

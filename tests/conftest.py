@@ -1,0 +1,31 @@
+"""Shared fixtures: synthetic stacks written to disk, and the real data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from allfocus.synth.files import write_synthetic_stack
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """A 4-frame 8-bit colour stack on disk (frames, sharp.png, depth.tif)."""
+    folder = tmp_path_factory.mktemp("synthetic") / "stack"
+    write_synthetic_stack(folder, num_frames=4, shape=(96, 128), max_radius=5.0, seed=3)
+    return folder
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def shared_data() -> Path | None:
+    """../shared/data beside the repository, or $ALLFOCUS_DATA; None when absent."""
+    env = os.environ.get("ALLFOCUS_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return path if path.is_dir() else None
