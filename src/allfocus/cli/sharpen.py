@@ -1,0 +1,51 @@
+"""``allfocus sharpen``: one partly out-of-focus photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allfocus.cli._app import app, console, handle_errors, progress_bar
+
+
+@app.command()
+def sharpen(
+    image: Annotated[Path, typer.Argument(help="The photo to sharpen.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Image to write.")],
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", "-m", help="defocus (default: per-region deconvolution) or a seed operator."
+        ),
+    ] = "defocus",
+    strength: Annotated[
+        float, typer.Option(help="0 returns the input, 1 the full effect.", min=0.0, max=3.0)
+    ] = 1.0,
+    defocus_map: Annotated[
+        Path | None,
+        typer.Option(help="Also write the estimated blur radius map (TIFF: pixels)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+) -> None:
+    """Sharpen one photo: estimate its defocus map and deconvolve region by region."""
+    from allfocus.pipeline import sharpen_file
+
+    with handle_errors():
+        with progress_bar(1, "sharpening", quiet=quiet) as advance:
+            report = sharpen_file(
+                image,
+                output,
+                method=method,
+                strength=strength,
+                defocus_map=defocus_map,
+                overwrite=overwrite,
+            )
+            advance(1)
+    if not quiet:
+        console.print(f"sharpened {image.name} with {method} in {report.seconds:.1f} s")
+        console.print(f"wrote {report.output}")
+        if report.defocus_map is not None:
+            console.print(f"wrote {report.defocus_map}")
