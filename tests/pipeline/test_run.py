@@ -54,3 +54,24 @@ def test_fused_quality_beats_every_frame(synthetic_dir):
     frames = io.read_stack([str(synthetic_dir / "frame_*.png")]).frames
     best_frame = max(psnr(f, truth, channel_axis=-1) for f in frames)
     assert psnr(fused, truth, channel_axis=-1) > best_frame + 3
+
+
+def test_streaming_path_matches_in_memory(synthetic_dir, tmp_path):
+    from allfocus.metrics import psnr
+
+    frames = [str(synthetic_dir / "frame_*.png")]
+    base = FuseConfig(align="none", exposure_match=False)
+    streamed = fuse_files(
+        frames, None, config=FuseConfig(**{**base.__dict__, "streaming": "always"})
+    )
+    memory = fuse_files(frames, None, config=FuseConfig(**{**base.__dict__, "streaming": "never"}))
+    assert psnr(streamed.result.image, memory.result.image, channel_axis=-1) > 50
+
+
+def test_streaming_refuses_what_it_cannot_do():
+    with pytest.raises(ConfigError, match="cannot align"):
+        FuseConfig(streaming="always")
+    with pytest.raises(ConfigError, match="whole stack"):
+        FuseConfig(streaming="always", align="none", method="guided")
+    with pytest.raises(ConfigError, match="streaming must be"):
+        FuseConfig(streaming="sometimes")

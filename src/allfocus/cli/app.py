@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from allfocus.cli import align, evaluate, fuse, serve, sharpen, synth  # noqa: F401  (registers the commands)
+from allfocus.cli import align, batch, evaluate, fuse, serve, sharpen, synth  # noqa: F401
 from allfocus.cli._app import app
 
 

@@ -40,6 +40,13 @@ def fuse(
     exposure_match: Annotated[
         bool, typer.Option(help="Match frame brightness (exposure, vignetting) before fusing.")
     ] = True,
+    streaming: Annotated[
+        bool | None,
+        typer.Option(
+            help="Read frames one at a time (memory independent of the frame count). "
+            "Default: automatic, when no alignment or exposure matching needs the whole stack."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -53,6 +60,7 @@ def fuse(
             transforms=str(transforms) if transforms is not None else None,
             drop_unaligned=drop_unaligned,
             exposure_match=exposure_match,
+            streaming="auto" if streaming is None else ("always" if streaming else "never"),
         )
         stages = ("read", "align", "exposure", "fuse", "write")
         with progress_bar(len(stages), "fusing", quiet=quiet) as advance:

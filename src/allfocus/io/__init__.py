@@ -14,6 +14,7 @@ cannot be written.
 
 from __future__ import annotations
 
+from allfocus.io._iter import FrameStream, iter_frames
 from allfocus.io._paths import IMAGE_EXTENSIONS, find_frames, natural_key
 from allfocus.io._read import MAX_PIXELS, ImageData, read_frames, read_image
 from allfocus.io._stack import StackData, read_stack
@@ -29,10 +30,12 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "OUTPUT_FORMATS",
+    "FrameStream",
     "ImageData",
     "StackData",
     "check_output_path",
     "find_frames",
+    "iter_frames",
     "natural_key",
     "output_dtype",
     "read_frames",

@@ -8,6 +8,7 @@ from typing import Any
 from allfocus._core.errors import ConfigError
 
 ALIGN_CHOICES = ("auto", "none", "translation", "similarity", "affine", "homography")
+STREAMING_CHOICES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,12 @@ class FuseConfig:
         Drop frames that cannot be aligned instead of failing.
     exposure_match : bool
         Match frame brightness (exposure, vignetting) to the reference first.
+    streaming : str
+        ``"auto"``: read frames one at a time (memory independent of the number
+        of frames) when nothing needs the whole stack (no alignment, no
+        exposure matching) or when the stack would not fit in a quarter of
+        the memory as float32 (then exposure matching is skipped, with a
+        warning); ``"always"`` or ``"never"`` force the choice.
     params : dict
         Extra keyword options passed to the fusion method.
     """
@@ -35,6 +42,7 @@ class FuseConfig:
     transforms: str | None = None
     drop_unaligned: bool = False
     exposure_match: bool = True
+    streaming: str = "auto"
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -45,5 +53,23 @@ class FuseConfig:
             raise ConfigError(
                 f"align must be one of {', '.join(ALIGN_CHOICES)}; got {self.align!r}"
             )
+        if self.streaming not in STREAMING_CHOICES:
+            raise ConfigError(
+                f"streaming must be one of {', '.join(STREAMING_CHOICES)}; got {self.streaming!r}"
+            )
         if self.transforms is not None and self.align == "none":
             raise ConfigError("transforms were given but align is 'none'; drop one of them")
+        if self.streaming == "always":
+            from allfocus.fusion.streaming import STREAMING_METHODS
+
+            if self.align != "none" or self.transforms is not None:
+                raise ConfigError(
+                    "streaming reads frames one at a time and cannot align them; "
+                    "align first with `allfocus align`, then fuse the aligned frames with "
+                    "--align none"
+                )
+            if self.method not in STREAMING_METHODS:
+                raise ConfigError(
+                    f"method {self.method!r} needs the whole stack in memory; streaming "
+                    f"supports {', '.join(STREAMING_METHODS)}"
+                )

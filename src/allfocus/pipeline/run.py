@@ -114,6 +114,95 @@ def depth_to_image(depth: NDArray, num_frames: int, path: Path) -> tuple[NDArray
     return np.clip(scaled, 0, 1).astype(np.float32), dtype
 
 
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GB
+        return 8 << 30
+
+
+def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
+    """Decide whether to fuse frame by frame (see :class:`FuseConfig`)."""
+    from allfocus import io
+    from allfocus.fusion.streaming import STREAMING_METHODS
+
+    if config.streaming == "always":
+        return True
+    if config.streaming == "never":
+        return False
+    possible = (
+        config.align == "none" and config.transforms is None and config.method in STREAMING_METHODS
+    )
+    if not possible:
+        return False
+    if not config.exposure_match:
+        return True
+    with io.iter_frames(frame_paths) as stream:
+        channels = stream.shape[2] if len(stream.shape) == 3 else 1
+        need = len(stream) * stream.shape[0] * stream.shape[1] * channels * 4
+    if need > _memory_bytes() // 4:
+        import warnings
+
+        warnings.warn(
+            f"the stack needs {need / 2**30:.1f} GiB as float32, more than a quarter of the "
+            "memory: fusing frame by frame without exposure matching",
+            stacklevel=3,
+        )
+        return True
+    return False
+
+
+def _fuse_streaming_files(
+    frame_paths: Sequence[Path],
+    out_path: Path | None,
+    dm_path: Path | None,
+    *,
+    config: FuseConfig,
+    overwrite: bool,
+    progress: Progress,
+    start: float,
+) -> FuseReport:
+    """The frame-by-frame branch of :func:`fuse_files` (memory independent of N)."""
+    from allfocus import io
+    from allfocus.fusion.streaming import fuse_streaming
+
+    with io.iter_frames(frame_paths) as stream:
+        n = len(stream)
+        progress("read", 1, 1)
+        result = fuse_streaming(
+            stream,
+            method=config.method,
+            channel_axis=stream.channel_axis,
+            progress=lambda d: progress("fuse", d, n),
+            **config.params,
+        )
+        progress("fuse", n, n)
+        progress("write", 0, 1)
+        if out_path is not None:
+            io.write_image(
+                out_path,
+                result.image,
+                dtype=io.output_dtype(stream.dtype, out_path),
+                icc=stream.icc,
+                exif=stream.exif,
+                overwrite=overwrite,
+                inputs=frame_paths,
+            )
+        if dm_path is not None:
+            img, dtype = depth_to_image(result.depth, n, dm_path)
+            io.write_image(dm_path, img, dtype=dtype, overwrite=overwrite, inputs=frame_paths)
+        progress("write", 1, 1)
+        names = list(stream.names)
+    return FuseReport(
+        output=out_path,
+        depth_map=dm_path,
+        result=result,
+        frames=names,
+        align_model="none",
+        seconds=time.perf_counter() - start,
+    )
+
+
 def fuse_files(
     inputs: Sequence[str | os.PathLike],
     output: str | os.PathLike | None,
@@ -162,6 +251,16 @@ def fuse_files(
         from allfocus._core.errors import InputError
 
         raise InputError("the depth map and the fused image must be different files")
+    if _use_streaming(config, frame_paths):
+        return _fuse_streaming_files(
+            frame_paths,
+            out_path,
+            dm_path,
+            config=config,
+            overwrite=overwrite,
+            progress=progress,
+            start=start,
+        )
     progress("read", 0, 1)
     data = io.read_stack(frame_paths)
     progress("read", 1, 1)

@@ -1,0 +1,86 @@
+"""``allfocus batch``: fuse many focus stacks on a Dask cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allfocus.cli._app import app, console, fail, handle_errors, progress_bar
+from allfocus.cli.exit_codes import ExitCode
+
+
+@app.command()
+def batch(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Stack folders, a folder of stack folders, or glob patterns matching them.",
+            show_default=False,
+        ),
+    ],
+    outdir: Annotated[
+        Path, typer.Option("-o", "--output-dir", help="Folder for the fused images.")
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of a running dask.distributed scheduler (tcp://host:8786); "
+            "default: start a local cluster on 127.0.0.1."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes of the local cluster.")] = 2,
+    method: Annotated[
+        str, typer.Option("--method", "-m", help="Fusion method (see `allfocus methods`).")
+    ] = "depthmap",
+    align: Annotated[
+        str,
+        typer.Option(help="auto, none, translation, similarity, affine or homography (as `fuse`)."),
+    ] = "auto",
+    exposure_match: Annotated[
+        bool, typer.Option(help="Match frame brightness before fusing.")
+    ] = True,
+    suffix: Annotated[
+        str, typer.Option(help="Output format, by extension: .tif, .png or .jpg.")
+    ] = ".tif",
+    overwrite: Annotated[
+        bool, typer.Option(help="Fuse stacks whose output exists instead of skipping them.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+) -> None:
+    """Fuse many focus stacks, one output per stack folder, in parallel.
+
+    Finished outputs are skipped (rerun to resume); a stack that fails is
+    reported and the others go on. Exit code 0 when every stack is fused or
+    skipped, 2 when some failed.
+    """
+    from allfocus.parallel.batch import connect, fuse_batch, local_client, plan_batch
+    from allfocus.pipeline import FuseConfig
+
+    with handle_errors():
+        config = FuseConfig(method=method, align=align, exposure_match=exposure_match)
+        jobs = plan_batch(inputs, outdir, suffix=suffix)
+        outdir.mkdir(parents=True, exist_ok=True)
+        opened = connect(scheduler) if scheduler else local_client(workers)
+        with opened as client, progress_bar(len(jobs), "fusing stacks", quiet=quiet) as advance:
+            outcomes = fuse_batch(
+                jobs,
+                client=client,
+                config=config,
+                overwrite=overwrite,
+                progress=lambda outcome, done, total: advance(1),
+            )
+    failed = [o for o in outcomes if o.status == "failed"]
+    fused = sum(o.status == "fused" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    for outcome in failed:
+        console.print(f"[red]failed[/] {outcome.name}: {outcome.message}", highlight=False)
+    if not quiet:
+        console.print(
+            f"{len(outcomes)} stacks: {fused} fused, {skipped} skipped "
+            f"(output exists), {len(failed)} failed; outputs in {outdir}",
+            highlight=False,
+        )
+    if failed:
+        raise fail(f"{len(failed)} of {len(outcomes)} stacks failed", ExitCode.BAD_INPUT)
