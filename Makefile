@@ -3,13 +3,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,dask,bench,web
+EXTRAS ?= dev,dask,bench,web,learned
+# torch is pinned here (not in pyproject) to the CPU build this project is
+# tested with; override with `make TORCH=torch ...` for another build.
+TORCH ?= torch==2.13.0
 
 .PHONY: sample test lint bench peers clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 

@@ -32,7 +32,8 @@ def test_registry():
 
 
 def test_unknown_method_lists_choices(synth5):
-    with pytest.raises(ValueError, match="depthmap, guided, pyramid"):
+    valid = ", ".join(list_methods())
+    with pytest.raises(ValueError, match=valid):
         fuse(synth5.frames, method="nope", channel_axis=-1)
 
 

@@ -1,0 +1,169 @@
+"""GACN-style learned decision map (optional extra ``allfocus[learned]``).
+
+A small network trained here (:mod:`allfocus.nn.archs.gacn`) scores every
+frame against the best of the others; the per-pixel winner is cleaned of tiny
+regions and blended along decision edges by the same guided filter as
+:func:`allfocus.fusion.depthmap.fuse_depthmap` (``refine="depthmap"``), or by
+the network's own boundary guided filter (``refine="network"``). Decisions use
+luma; all colour channels are fused. Importing this module does not import
+torch; calling the method without torch raises ``MissingDependencyError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from allfocus._core.errors import ConfigError, missing_dependency
+from allfocus._core.types import FusionResult
+from allfocus._core.validate import FLOAT
+from allfocus.filters.guided import _guided_grey
+from allfocus.fusion import FUSION_METHODS
+from allfocus.fusion._common import (
+    blend,
+    check_int,
+    check_positive,
+    finish,
+    prepare,
+    select,
+    subframe_depth,
+)
+from allfocus.fusion.depthmap import remove_small_regions
+
+__all__ = ["fuse_gacn", "halo"]
+
+_REFINE = ("depthmap", "network", "soft", "none")
+#: Receptive radius of the shipped network (features 4, window 10, decision path ~13).
+_NETWORK_REACH = 32
+
+
+def _softmax(scores: NDArray[np.float32]) -> NDArray[np.float32]:
+    e = np.exp(scores - scores.max(axis=0, keepdims=True))
+    return (e / e.sum(axis=0, keepdims=True)).astype(FLOAT)
+
+
+def _edge_weights(
+    labels: NDArray[np.intp], guide: NDArray[np.float32], num: int, radius: int, eps: float
+) -> NDArray[np.float32]:
+    """Per-frame indicator maps smoothed by a guided filter, normalised to sum to one."""
+    weights = np.zeros((num, *labels.shape), dtype=FLOAT)
+    for k in range(num):
+        mask = labels == k
+        if mask.any():
+            weights[k] = np.maximum(_guided_grey(mask.astype(FLOAT), guide, radius, eps), 0.0)
+    weights /= np.maximum(weights.sum(axis=0), FLOAT(1e-6))
+    return weights
+
+
+@FUSION_METHODS.register("gacn", help="learned GACN-style decision map (needs allfocus[learned])")
+def fuse_gacn(
+    stack: NDArray,
+    *,
+    channel_axis: int | None = None,
+    weights: str = "gacn_v1",
+    refine: str = "depthmap",
+    min_region: int = 4,
+    refine_radius: int = 1,
+    refine_eps: float = 1e-2,
+    tile: int = 512,
+) -> FusionResult:
+    """All-in-focus image from a learned, frame-symmetric decision map.
+
+    Parameters
+    ----------
+    stack : (S, M, N[, C]) ndarray
+        Focus stack, frames on axis 0 (any order, any number >= 2), any dtype.
+    channel_axis : int or None
+        Colour axis of ``stack``; ``None`` for grey.
+    weights : str
+        Registered weight name (see :data:`allfocus.nn.WEIGHTS`) or the path
+        of a ``.pt`` state_dict of the same architecture.
+    refine : {"depthmap", "network", "soft", "none"}
+        How the decision becomes blending weights: the depthmap method's
+        guided filter on the cleaned per-pixel winner (default), the
+        network's boundary guided filter on its soft map (GACN's own
+        output), the soft map as it is, or hard selection of the winner.
+    min_region : int
+        Decision regions smaller than this many pixels take their neighbours'
+        frame (0 keeps everything).
+    refine_radius, refine_eps : int, float
+        Guided filter of ``refine="depthmap"`` (as in ``fuse_depthmap``).
+    tile : int
+        Largest tile side of the network pass; larger images are processed in
+        overlapping tiles (halo = the network's receptive radius).
+
+    Returns
+    -------
+    FusionResult
+        ``depth``: the winning frame with sub-frame interpolation of the
+        network's frame probabilities; ``confidence``: the winner's
+        probability rescaled so that a tie of all frames is 0.
+
+    Raises
+    ------
+    InputError
+        For a malformed stack or invalid options.
+    MissingDependencyError
+        If torch is not installed.
+
+    Notes
+    -----
+    Every frame is scored against the largest activity among the *other*
+    frames, so the decision is symmetric in the frames (no reference frame,
+    no order dependence), unlike GACN's comparison of each frame with the
+    first one. See ``docs/gacn.md``.
+    """
+    if refine not in _REFINE:
+        raise ConfigError(f"refine must be one of {', '.join(_REFINE)}; got {refine!r}")
+    min_region = check_int("min_region", min_region, minimum=0)
+    refine_radius = check_int("refine_radius", refine_radius, minimum=1)
+    refine_eps = check_positive("refine_eps", refine_eps)
+    tile = check_int("tile", tile, minimum=64)
+    if not isinstance(weights, str) or not weights:
+        raise ConfigError(f"weights must be a weight name or a .pt path; got {weights!r}")
+    frames, luma = prepare(stack, channel_axis)
+    try:
+        from allfocus.nn import infer
+    except ImportError as exc:
+        raise missing_dependency("torch", "learned") from exc
+    model = infer.pretrained_gacn(weights)
+    num = frames.shape[0]
+
+    scores = infer.decision_scores(model, luma, tile=tile)
+    probs = _softmax(scores)
+    del scores
+    labels = remove_small_regions(np.argmax(probs, axis=0), min_size=min_region)
+    depth = subframe_depth(probs, labels)
+    confidence = (probs.max(axis=0) - 1.0 / num) / (1.0 - 1.0 / num)
+
+    if refine == "none":
+        image = select(frames, labels)
+    elif refine == "soft":
+        image = blend(frames, probs)
+    elif refine == "network":
+        image = blend(frames, infer.boundary_weights(model, probs, luma))
+    else:
+        guide = select(luma, labels)
+        image = blend(frames, _edge_weights(labels, guide, num, refine_radius, refine_eps))
+    return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
+
+
+def halo(
+    *,
+    weights: str = "gacn_v1",
+    refine: str = "depthmap",
+    min_region: int = 4,
+    refine_radius: int = 1,
+    refine_eps: float = 1e-2,
+    tile: int = 512,
+) -> int:
+    """Pixels :func:`fuse_gacn` looks beyond a tile with these options.
+
+    Examples
+    --------
+    >>> halo()
+    38
+    """
+    del weights, refine_eps, tile
+    boundary = 2 * 3 + 4 if refine == "network" else 2 * int(refine_radius)
+    return _NETWORK_REACH + boundary + int(min_region)

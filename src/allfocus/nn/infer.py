@@ -1,0 +1,102 @@
+"""NumPy <-> torch boundary of the learned fusion: cached models and tiled inference.
+
+The only place in allfocus where arrays become tensors and back. Device and
+threads are the caller's choice (CPU float32 by default).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from allfocus.nn.archs.gacn import GACN
+from allfocus.nn.models import create_model
+
+__all__ = ["boundary_weights", "decision_scores", "pretrained_gacn", "tile_size"]
+
+#: Bytes of activity maps held at once for one tile (sets the tile side for many frames).
+_TILE_BUDGET = 384 * 2**20
+
+
+@functools.lru_cache(maxsize=4)
+def pretrained_gacn(weights: str) -> GACN:
+    """The GACN with ``weights`` (registered name or file path), norms folded, eval mode."""
+    model = create_model("gacn", weights=weights if not weights.endswith(".pt") else Path(weights))
+    model.eval()
+    model.fold_norms()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def tile_size(num_frames: int, tile: int, model: GACN) -> int:
+    """Tile side for ``num_frames`` frames: ``tile``, smaller where the activity would not fit."""
+    per_px = num_frames * 4 * (model.features.out_channels * 2 + 64)
+    fit = int(math.sqrt(_TILE_BUDGET / per_px))
+    return max(64, min(int(tile), fit))
+
+
+def _run(model: GACN, luma: NDArray[np.float32], device: str) -> NDArray[np.float32]:
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
+        return model.scores(x)[0].cpu().numpy()
+
+
+def decision_scores(
+    model: GACN,
+    luma: NDArray[np.float32],
+    *,
+    tile: int = 512,
+    halo: int | None = None,
+    device: str = "cpu",
+) -> NDArray[np.float32]:
+    """Per-frame decision scores (logits over frames) of a grey stack.
+
+    Parameters
+    ----------
+    model : GACN
+    luma : (S, M, N) ndarray of float32
+        Grey frames in [0, 1].
+    tile : int
+        Largest tile side; images up to ``tile + 2 * halo`` are processed whole.
+    halo : int, optional
+        Overlap added around each tile; defaults to the model's receptive radius.
+    device : str
+        Torch device.
+
+    Returns
+    -------
+    (S, M, N) ndarray of float32
+        Tiled and whole-image results agree up to float rounding wherever the
+        halo covers the receptive field (the channel squeeze-excitation uses
+        tile-wide means, so tiles differ very slightly).
+    """
+    num, rows, cols = luma.shape
+    halo = model.receptive_radius if halo is None else int(halo)
+    side = tile_size(num, tile, model)
+    if rows <= side + 2 * halo and cols <= side + 2 * halo:
+        return _run(model, luma, device)
+    out = np.empty(luma.shape, dtype=np.float32)
+    for y in range(0, rows, side):
+        for x in range(0, cols, side):
+            y0, x0 = max(0, y - halo), max(0, x - halo)
+            y1, x1 = min(rows, y + side + halo), min(cols, x + side + halo)
+            part = _run(model, luma[:, y0:y1, x0:x1], device)
+            ye, xe = min(rows, y + side), min(cols, x + side)
+            out[:, y:ye, x:xe] = part[:, y - y0 : ye - y0, x - x0 : xe - x0]
+    return out
+
+
+def boundary_weights(
+    model: GACN, initial: NDArray[np.float32], luma: NDArray[np.float32], *, device: str = "cpu"
+) -> NDArray[np.float32]:
+    """The network's boundary guided filter applied to decision weights (S, M, N)."""
+    with torch.inference_mode():
+        w = torch.from_numpy(np.ascontiguousarray(initial))[None].to(device)
+        x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
+        return model.refine(w, x)[0].cpu().numpy()

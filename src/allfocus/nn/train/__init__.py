@@ -1,0 +1,1 @@
+"""Training of allfocus networks: configs, synthetic data, losses and the loop."""

@@ -1,0 +1,128 @@
+"""Training configuration: YAML read with ``yaml.safe_load`` into validated dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from allfocus._core.errors import ConfigError, missing_dependency
+
+__all__ = ["DataConfig", "LossConfig", "ModelConfig", "TrainConfig", "load_config"]
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of :class:`allfocus.nn.archs.GACN`."""
+
+    channels: int = 8
+    num_blocks: int = 4
+    activity_channels: int = 8
+    windows: tuple[int, ...] = (2, 5, 10)
+    decision_channels: int = 8
+    boundary_filter: bool = True
+
+    def kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass
+class DataConfig:
+    """Where the photos are and how pairs are made (see :mod:`allfocus.nn.train.datasets`)."""
+
+    folders: list[str] = field(default_factory=list)
+    recipe: str = "mix"
+    crop: int = 112
+    scale_range: tuple[float, float] = (0.4, 1.0)
+
+
+@dataclass
+class LossConfig:
+    dice_weight: float = 1.0
+    qabf_weight: float = 1.0
+    constants: str = "gacn"
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; paths are relative to the repository root."""
+
+    name: str = "gacn"
+    seed: int = 0
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-3
+    lr_decay: float = 0.5
+    lr_decay_every: int = 800
+    grad_clip: float = 1.0
+    threads: int = 2
+    time_limit_min: float = 0.0
+    log_every: int = 25
+    checkpoint_every: int = 100
+    checkpoint_dir: str = "benchmarks/_work/gacn_ckpt"
+    output: str = ""
+    record: str = ""
+    loss_plot: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def validate(self) -> TrainConfig:
+        for name in ("steps", "batch_size", "threads", "log_every", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive; got {self.lr!r}")
+        if self.data.recipe not in ("gacn", "synth", "mix"):
+            raise ConfigError(
+                f"data.recipe must be 'gacn', 'synth' or 'mix'; got {self.data.recipe!r}"
+            )
+        if not self.data.folders:
+            raise ConfigError("data.folders must list at least one folder of training photos")
+        if self.data.crop < 32:
+            raise ConfigError(f"data.crop must be >= 32; got {self.data.crop}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
+    values = dict(values or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in {where}: {', '.join(unknown)}; valid: {sorted(known)}"
+        )
+    for key, value in list(values.items()):
+        if isinstance(value, list) and key in ("windows", "scale_range"):
+            values[key] = tuple(value)
+    return cls(**values)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a training YAML file into a validated :class:`TrainConfig`.
+
+    Raises
+    ------
+    ConfigError
+        For unknown keys or invalid values (the message names the key).
+    """
+    try:
+        import yaml
+    except ImportError as exc:
+        raise missing_dependency("pyyaml", "learned") from exc
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    sub = {
+        "model": _build(ModelConfig, raw.pop("model", None), "model"),
+        "data": _build(DataConfig, raw.pop("data", None), "data"),
+        "loss": _build(LossConfig, raw.pop("loss", None), "loss"),
+    }
+    cfg = _build(TrainConfig, raw, "the top level")
+    for key, value in sub.items():
+        setattr(cfg, key, value)
+    return cfg.validate()

@@ -1,0 +1,192 @@
+"""Training pairs for the decision network, made on the fly from grey photos.
+
+Two recipes, both returning ``(frames (2, H, W), target (2, H, W))`` float32
+arrays with the one-hot "sharper frame" map as target:
+
+``"gacn"``
+    GACN's recipe: a region mask from random shapes, Gaussian blur of sigma 2;
+    frame A has the region sharp and the rest blurred, frame B the region
+    blurred with the blurred mask spreading outward (a defocused foreground
+    bleeds over the background), up to 2 px misregistration, noise, random swap.
+``"synth"``
+    A two-depth scene (a foreground photo crop in front of a slanted
+    background crop) rendered by :func:`allfocus.synth.render_stack`: disc
+    blur of random size (0.8 to 7 px), layered defocus spread at occlusion
+    edges, focus slightly off the planes, up to 4 px misregistration, noise,
+    random swap.
+``"mix"``
+    Either, with equal probability.
+
+Photos are read once (grey, [0, 1]); crops are rescaled by a random factor
+so that textures of many scales occur. NumPy only; the loop makes tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from allfocus.synth import render_stack
+
+__all__ = ["RECIPES", "PairSampler", "load_photos", "random_mask"]
+
+RECIPES = ("gacn", "synth", "mix")
+_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+def load_photos(folders: Sequence[str | Path], *, min_side: int = 128) -> list[NDArray[np.float32]]:
+    """Every image under ``folders`` as a grey float32 array in [0, 1] (sorted by path)."""
+    photos = []
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.suffix.lower() not in _SUFFIXES:
+                continue
+            img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if img is None or min(img.shape) < min_side:
+                continue
+            photos.append(img.astype(np.float32) / 255.0)
+    if not photos:
+        raise FileNotFoundError(f"no training images found under {list(map(str, folders))}")
+    return photos
+
+
+def random_mask(size: int, rng: np.random.Generator) -> NDArray[np.float32]:
+    """A binary region of random ellipses, polygons or a thresholded smooth blob (10-90 %)."""
+    for _ in range(20):
+        mask = np.zeros((size, size), np.uint8)
+        if rng.random() < 0.3:
+            noise = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), size / 8)
+            mask = (noise > np.quantile(noise, rng.uniform(0.3, 0.7))).astype(np.uint8)
+        else:
+            for _ in range(int(rng.integers(1, 4))):
+                cx, cy = rng.uniform(0.1, 0.9, 2) * size
+                rad = rng.uniform(0.12, 0.4) * size
+                if rng.random() < 0.5:
+                    axes = (int(rad), int(rad * rng.uniform(0.4, 1.0)))
+                    cv2.ellipse(mask, (int(cx), int(cy)), axes, rng.uniform(0, 180), 0, 360, 1, -1)
+                else:
+                    n = int(rng.integers(3, 8))
+                    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+                    r = rad * rng.uniform(0.5, 1.2, n)
+                    pts = np.stack([cx + r * np.cos(ang), cy + r * np.sin(ang)], 1)
+                    cv2.fillPoly(mask, [pts.astype(np.int32)], 1)
+        if rng.random() < 0.5:
+            mask = 1 - mask
+        if 0.1 < mask.mean() < 0.9:
+            break
+    return mask.astype(np.float32)
+
+
+def _shift(image: NDArray[np.float32], dx: float, dy: float, scale: float = 1.0) -> NDArray:
+    h, w = image.shape
+    mat = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, scale)
+    mat[:, 2] += (dx, dy)
+    return cv2.warpAffine(image, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+class PairSampler:
+    """Draws training pairs from photos with one of :data:`RECIPES`.
+
+    Parameters
+    ----------
+    photos : list of (M, N) float32 arrays
+    recipe : {"gacn", "synth", "mix"}
+    crop : int
+        Side of the square training crops.
+    scale_range : (float, float)
+        Crops are taken at ``crop / s`` pixels and resized to ``crop`` for
+        ``s`` drawn from this range (``s < 1`` zooms out, finer textures).
+    """
+
+    def __init__(
+        self,
+        photos: list[NDArray[np.float32]],
+        *,
+        recipe: str = "mix",
+        crop: int = 128,
+        scale_range: tuple[float, float] = (0.4, 1.0),
+    ) -> None:
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}; got {recipe!r}")
+        self.photos = photos
+        self.recipe = recipe
+        self.crop = int(crop)
+        self.scale_range = scale_range
+
+    def _crop(self, rng: np.random.Generator) -> NDArray[np.float32]:
+        size = self.crop
+        for _ in range(10):
+            photo = self.photos[int(rng.integers(len(self.photos)))]
+            scale = rng.uniform(*self.scale_range)
+            side = round(size / scale)
+            if side <= min(photo.shape):
+                break
+        side = min(side, *photo.shape)
+        y = int(rng.integers(0, photo.shape[0] - side + 1))
+        x = int(rng.integers(0, photo.shape[1] - side + 1))
+        patch = photo[y : y + side, x : x + side]
+        if side != size:
+            patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+        patch = np.rot90(patch, int(rng.integers(4)))
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        # Random contrast, as photos of different exposure.
+        gain = rng.uniform(0.6, 1.2)
+        patch = (patch - patch.mean()) * gain + patch.mean()
+        return np.ascontiguousarray(np.clip(patch, 0, 1), dtype=np.float32)
+
+    def _gacn(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+        img = self._crop(rng)
+        mask = random_mask(self.crop, rng)
+        blur = cv2.GaussianBlur(img, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
+        spread = cv2.GaussianBlur(mask, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
+        a = mask * img + (1 - mask) * blur
+        b = spread * blur + (1 - spread) * img
+        shift = rng.uniform(-2, 2, 2)
+        return a, b, mask, shift
+
+    def _synth(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+        back, front = self._crop(rng), self._crop(rng)
+        mask = random_mask(self.crop, rng)
+        size = self.crop
+        near = 1.0
+        far = rng.uniform(1.5, 4.0)
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        ang = rng.uniform(0, 2 * np.pi)
+        tilt = rng.uniform(0.0, 0.15) * (np.cos(ang) * xx + np.sin(ang) * yy)
+        depth = np.where(mask > 0, near, far * (1.0 + tilt))
+        image = mask * front + (1 - mask) * back
+        span = 1.0 / near - 1.0 / depth.max()
+        jitter = rng.normal(0.0, 0.05 * span, 2)
+        focus = 1.0 / np.array([1.0 / near + jitter[0], 1.0 / far + jitter[1]])
+        focus = np.clip(focus, 0.5, 50.0)
+        stack = render_stack(
+            image, depth, focus_distances=focus, max_radius=rng.uniform(0.8, 7.0), num_layers=6
+        )
+        shift = rng.uniform(-4, 4, 2)
+        return stack.frames[0], stack.frames[1], (stack.best_frame == 0).astype(np.float32), shift
+
+    def sample(self, rng: np.random.Generator) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """One pair ``frames (2, crop, crop)`` and one-hot ``target (2, crop, crop)``."""
+        recipe = self.recipe
+        if recipe == "mix":
+            recipe = "gacn" if rng.random() < 0.5 else "synth"
+        a, b, mask, shift = self._gacn(rng) if recipe == "gacn" else self._synth(rng)
+        scale = 1.0 if recipe == "gacn" else 1.0 + rng.uniform(-0.01, 0.01)
+        b = _shift(np.asarray(b, np.float32), *shift, scale=scale)
+        sigma = rng.uniform(0.0, 0.01)
+        frames = np.stack([a, b]).astype(np.float32)
+        frames += rng.normal(0.0, sigma, frames.shape).astype(np.float32)
+        target = np.stack([mask, 1.0 - mask]).astype(np.float32)
+        if rng.random() < 0.5:
+            frames, target = frames[::-1], target[::-1]
+        return np.clip(frames, 0, 1).copy(), target.copy()
+
+    def batch(self, size: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
+        """``size`` pairs stacked: frames (B, 2, H, W), targets (B, 2, H, W)."""
+        pairs = [self.sample(rng) for _ in range(size)]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

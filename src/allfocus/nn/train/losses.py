@@ -1,0 +1,140 @@
+"""Losses of the GACN decision network: Dice on the decision map and a soft Q^AB/F.
+
+The soft Q^AB/F follows GACN (Neurocomputing 470, 2022): the Xydeas-Petrovic
+edge-transfer metric with its one hard choice (which of ``g_S`` and ``g_F`` is
+the larger) replaced by a steep sigmoid, so it can be differentiated with
+respect to the fused image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "GACN_QABF_CONSTANTS",
+    "METRIC_QABF_CONSTANTS",
+    "GACNLoss",
+    "dice_loss",
+    "soft_qabf",
+]
+
+#: Constants of GACN's loss (Gamma 1 for both terms).
+GACN_QABF_CONSTANTS = {
+    "gamma_g": 1.0,
+    "kappa_g": -10.0,
+    "sigma_g": 0.5,
+    "gamma_a": 1.0,
+    "kappa_a": -20.0,
+    "sigma_a": 0.75,
+}
+
+#: The constants of :func:`allfocus.metrics.qabf` (the usual MATLAB code).
+METRIC_QABF_CONSTANTS = {
+    "gamma_g": 0.9994,
+    "kappa_g": -15.0,
+    "sigma_g": 0.5,
+    "gamma_a": 0.9879,
+    "kappa_a": -22.0,
+    "sigma_a": 0.8,
+}
+
+_FLAT = 1e-6
+_TINY = 1e-8
+
+
+def _sobel(image: Tensor) -> tuple[Tensor, Tensor]:
+    """Sobel strength and orientation of (B, C, H, W) images, borders replicated (as the metric)."""
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=image.dtype)
+    kernel = torch.stack([kx, kx.T])[:, None].to(image.device)
+    b, c, h, w = image.shape
+    padded = F.pad(image.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode="replicate")
+    grad = F.conv2d(padded, kernel).reshape(b, c, 2, h, w)
+    gx, gy = grad[:, :, 0], grad[:, :, 1]
+    strength = torch.sqrt(gx * gx + gy * gy + _TINY * _TINY)
+    flat = gx.abs() <= _FLAT
+    safe = torch.where(flat, torch.full_like(gx, _FLAT), gx)
+    angle = torch.where(flat, torch.full_like(gx, math.pi / 2), torch.atan(gy / safe))
+    return strength, angle
+
+
+def soft_qabf(
+    fused: Tensor,
+    sources: Tensor,
+    *,
+    constants: dict[str, float] | None = None,
+    sharpness: float = 1e5,
+) -> Tensor:
+    """Differentiable Q^AB/F of ``fused`` (B, 1, H, W) against ``sources`` (B, N, H, W).
+
+    Parameters
+    ----------
+    fused : (B, 1, H, W) Tensor
+    sources : (B, N, H, W) Tensor
+        Grey images in [0, 1].
+    constants : dict, optional
+        Sigmoid constants; :data:`METRIC_QABF_CONSTANTS` by default (matches
+        :func:`allfocus.metrics.qabf`), :data:`GACN_QABF_CONSTANTS` for GACN's loss.
+    sharpness : float
+        Slope of the sigmoid that replaces ``g_S < g_F``.
+
+    Returns
+    -------
+    (B,) Tensor
+        One score per batch item.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.rand(1, 1, 16, 16)
+    >>> round(float(soft_qabf(a, torch.cat([a, a], 1))[0]), 3)
+    0.975
+    """
+    c = METRIC_QABF_CONSTANTS if constants is None else constants
+    g_f, a_f = _sobel(fused)
+    g_s, a_s = _sobel(sources)
+    s = torch.sigmoid(-sharpness * (g_s - g_f))  # ~1 where the source edge is weaker
+    ratio = s * g_s / (g_f + _TINY) + (1.0 - s) * g_f / (g_s + _TINY)
+    orient = 1.0 - (a_s - a_f).abs() / (math.pi / 2)
+    q_g = c["gamma_g"] * torch.sigmoid(-c["kappa_g"] * (ratio - c["sigma_g"]))
+    q_a = c["gamma_a"] * torch.sigmoid(-c["kappa_a"] * (orient - c["sigma_a"]))
+    num = (q_g * q_a * g_s).sum(dim=(1, 2, 3))
+    den = g_s.sum(dim=(1, 2, 3)).clamp_min(_TINY)
+    return num / den
+
+
+def dice_loss(prob: Tensor, target: Tensor, *, smooth: float = 1.0) -> Tensor:
+    """Mean over batch and maps of ``1 - Dice`` between (B, K, H, W) maps in [0, 1]."""
+    inter = (prob * target).sum(dim=(2, 3))
+    total = prob.sum(dim=(2, 3)) + target.sum(dim=(2, 3))
+    return (1.0 - (2.0 * inter + smooth) / (total + smooth)).mean()
+
+
+class GACNLoss(nn.Module):
+    """``dice_weight * Dice(initial map, mask) + qabf_weight * (1 - soft Q^AB/F(fused))``.
+
+    The Dice term compares the initial decision map of every frame with its
+    one-hot ground truth (symmetric in the frames).
+    """
+
+    def __init__(
+        self, *, dice_weight: float = 1.0, qabf_weight: float = 1.0, constants: str = "gacn"
+    ) -> None:
+        super().__init__()
+        if constants not in ("gacn", "metric"):
+            raise ValueError(f"constants must be 'gacn' or 'metric'; got {constants!r}")
+        self.dice_weight = float(dice_weight)
+        self.qabf_weight = float(qabf_weight)
+        self.constants = GACN_QABF_CONSTANTS if constants == "gacn" else METRIC_QABF_CONSTANTS
+
+    def forward(
+        self, outputs: dict[str, Tensor], frames: Tensor, target: Tensor
+    ) -> dict[str, Tensor]:
+        """Loss terms for network ``outputs`` on ``frames`` (B, N, H, W), one-hot ``target``."""
+        dice = dice_loss(outputs["initial"], target)
+        qabf = soft_qabf(outputs["fused"], frames, constants=self.constants).mean()
+        total = self.dice_weight * dice + self.qabf_weight * (1.0 - qabf)
+        return {"loss": total, "dice": dice, "qabf": qabf}

@@ -1,0 +1,133 @@
+"""Descriptions of trained weights and their loading (local files only; nothing downloads)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from allfocus._core.errors import InputError, ReadError
+
+__all__ = ["WEIGHTS", "WeightSpec", "get_weight_spec", "load_weights"]
+
+_HERE = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A trained weight file and what it expects.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"gacn_v1"``).
+    arch : str
+        Model name for :func:`allfocus.nn.models.create_model`.
+    file : str
+        File name inside ``allfocus/nn/weights/``.
+    sha256 : str
+        Hex digest of the file; checked on load.
+    arch_kwargs : dict
+        Constructor hyper-parameters the weights were trained with.
+    input_range : (float, float)
+        Expected value range of the input.
+    input_channels : int
+        Channels per frame (1: grey; colour images are decided on their luma).
+    licence : str
+    record : str
+        The Markdown file describing the training run.
+    """
+
+    name: str
+    arch: str
+    file: str
+    sha256: str
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    input_range: tuple[float, float] = (0.0, 1.0)
+    input_channels: int = 1
+    licence: str = "BSD-3-Clause"
+    record: str = ""
+
+    @property
+    def path(self) -> Path:
+        return _HERE / self.file
+
+
+#: Weights shipped with allfocus.
+WEIGHTS: dict[str, WeightSpec] = {
+    "gacn_v1": WeightSpec(
+        name="gacn_v1",
+        arch="gacn",
+        file="gacn_v1.pt",
+        sha256="18da7ac91db19e6ade739e940231dde7cba6ca7b35ff86efaafa543fb205b11b",
+        arch_kwargs={
+            "channels": 8,
+            "num_blocks": 4,
+            "activity_channels": 8,
+            "windows": (2, 5, 10),
+            "decision_channels": 8,
+            "boundary_filter": True,
+        },
+        record="gacn_v1.md",
+    ),
+}
+
+
+def get_weight_spec(name: str) -> WeightSpec:
+    """The :class:`WeightSpec` registered as ``name``; InputError listing the valid names."""
+    try:
+        return WEIGHTS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown weights {name!r}; choose one of: {', '.join(sorted(WEIGHTS))} "
+            "or pass a path to a .pt file"
+        ) from None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_weights(
+    model: nn.Module, source: str | Path | WeightSpec, *, check_hash: bool = True
+) -> nn.Module:
+    """Load a state_dict into ``model`` from a registered name, a spec or a file path.
+
+    Parameters
+    ----------
+    model : nn.Module
+    source : str, Path or WeightSpec
+        A name in :data:`WEIGHTS`, a spec, or the path of a ``.pt`` state_dict.
+    check_hash : bool
+        Compare the file's SHA-256 with the spec's (registered weights only).
+
+    Returns
+    -------
+    nn.Module
+        ``model``, in eval mode.
+
+    Raises
+    ------
+    ReadError
+        If the file is missing or its hash does not match.
+    """
+    spec = source if isinstance(source, WeightSpec) else None
+    if spec is None and isinstance(source, str) and source in WEIGHTS:
+        spec = WEIGHTS[source]
+    path = spec.path if spec is not None else Path(source)
+    if not path.is_file():
+        raise ReadError(f"weight file not found: {path}")
+    if spec is not None and check_hash:
+        digest = _sha256(path)
+        if digest != spec.sha256:
+            raise ReadError(
+                f"weight file {path} has sha256 {digest}, expected {spec.sha256} "
+                "(damaged or replaced file)"
+            )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,97 @@
+"""The shipped GACN weights through ``fuse(method="gacn")``: fairness, quality, tiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+torch = pytest.importorskip("torch")
+
+from allfocus.fusion import fuse, list_methods  # noqa: E402
+from allfocus.fusion.gacn import halo  # noqa: E402
+from allfocus.metrics import psnr  # noqa: E402
+from allfocus.nn import WEIGHTS, create_model  # noqa: E402
+from allfocus.nn.infer import decision_scores, pretrained_gacn  # noqa: E402
+from allfocus.synth import synthetic_stack  # noqa: E402
+
+
+def test_registered():
+    assert "gacn" in list_methods()
+    assert halo() > 0
+
+
+def test_weights_load_and_are_small():
+    spec = WEIGHTS["gacn_v1"]
+    assert spec.path.is_file()
+    assert spec.path.stat().st_size < 2 * 2**20
+    net = create_model("gacn", weights="gacn_v1")
+    assert not net.training
+
+
+def test_wrong_hash_is_refused(tmp_path):
+    from dataclasses import replace
+
+    from allfocus.nn.weights import load_weights
+
+    spec = replace(WEIGHTS["gacn_v1"], sha256="0" * 64)
+    with pytest.raises(OSError, match="sha256"):
+        load_weights(create_model("gacn"), spec)
+
+
+def test_sharp_only_in_last_of_five_frames():
+    rng = np.random.default_rng(0)
+    texture = ndi.gaussian_filter(rng.random((96, 96)), 0.7).astype(np.float32)
+    inside = np.zeros(texture.shape, bool)
+    inside[28:68, 28:68] = True
+    stack = []
+    for k in range(5):
+        frame = ndi.gaussian_filter(texture, 0.6 + 0.4 * k) if k < 4 else texture.copy()
+        if k == 4:
+            frame[~inside] = ndi.gaussian_filter(texture, 2.5)[~inside]
+        else:
+            frame[~inside] = texture[~inside] if k == 0 else frame[~inside]
+        stack.append(frame)
+    res = fuse(np.stack(stack), method="gacn")
+    core = (slice(36, 60), slice(36, 60))
+    assert np.mean(np.rint(res.depth[core]) == 4) > 0.95
+    assert np.abs(res.image[core] - texture[core]).mean() < 0.01
+
+
+@pytest.mark.parametrize("num", [2, 5])
+def test_synthetic_stack_psnr_floor(num):
+    s = synthetic_stack((128, 128), num, rng=11, noise=0.002)
+    res = fuse(s.frames, method="gacn", channel_axis=-1)
+    assert psnr(res.image, s.sharp, channel_axis=-1) > (26.0 if num == 2 else 32.0)
+    assert res.confidence.shape == s.frames.shape[1:3]
+
+
+@pytest.mark.parametrize("refine", ["network", "none"])
+def test_other_refinements(refine):
+    s = synthetic_stack((64, 64), 3, rng=2)
+    res = fuse(s.frames, method="gacn", channel_axis=-1, refine=refine)
+    assert psnr(res.image, s.sharp, channel_axis=-1) > 25.0
+
+
+def test_tiled_matches_whole():
+    s = synthetic_stack((200, 180), 2, color=False, rng=4)
+    model = pretrained_gacn("gacn_v1")
+    whole = decision_scores(model, s.frames, tile=512)
+    tiled = decision_scores(model, s.frames, tile=64)
+    # Channel squeeze-excitation pools over the tile, so scores differ slightly;
+    # only near-ties (flat areas, where either frame will do) may flip.
+    agree = np.argmax(whole, 0) == np.argmax(tiled, 0)
+    assert agree.mean() > 0.97
+    margin = np.abs(whole[0] - whole[1])
+    clear = margin > 0.25 * np.median(margin)
+    assert (agree | ~clear).all()
+
+
+def test_bad_options():
+    s = synthetic_stack((32, 32), 2, rng=1)
+    with pytest.raises(ValueError, match="refine"):
+        fuse(s.frames, method="gacn", channel_axis=-1, refine="nope")
+    with pytest.raises(ValueError, match="tile"):
+        fuse(s.frames, method="gacn", channel_axis=-1, tile=8)
+    with pytest.raises(ValueError, match="weights"):
+        fuse(s.frames, method="gacn", channel_axis=-1, weights="nope")
