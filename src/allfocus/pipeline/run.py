@@ -114,6 +114,36 @@ def depth_to_image(depth: NDArray, num_frames: int, path: Path) -> tuple[NDArray
     return np.clip(scaled, 0, 1).astype(np.float32), dtype
 
 
+def _write_outputs(
+    result: FusionResult,
+    out_path: Path | None,
+    dm_path: Path | None,
+    *,
+    num_frames: int,
+    dtype: np.dtype,
+    icc: bytes | None,
+    exif: bytes | None,
+    overwrite: bool,
+    inputs: Sequence[Path],
+) -> None:
+    """Write the fused image (input bit depth, reference metadata) and the depth map."""
+    from allfocus import io
+
+    if out_path is not None:
+        io.write_image(
+            out_path,
+            result.image,
+            dtype=io.output_dtype(dtype, out_path),
+            icc=icc,
+            exif=exif,
+            overwrite=overwrite,
+            inputs=inputs,
+        )
+    if dm_path is not None:
+        img, dm_dtype = depth_to_image(result.depth, num_frames, dm_path)
+        io.write_image(dm_path, img, dtype=dm_dtype, overwrite=overwrite, inputs=inputs)
+
+
 def _memory_bytes() -> int:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -178,19 +208,17 @@ def _fuse_streaming_files(
         )
         progress("fuse", n, n)
         progress("write", 0, 1)
-        if out_path is not None:
-            io.write_image(
-                out_path,
-                result.image,
-                dtype=io.output_dtype(stream.dtype, out_path),
-                icc=stream.icc,
-                exif=stream.exif,
-                overwrite=overwrite,
-                inputs=frame_paths,
-            )
-        if dm_path is not None:
-            img, dtype = depth_to_image(result.depth, n, dm_path)
-            io.write_image(dm_path, img, dtype=dtype, overwrite=overwrite, inputs=frame_paths)
+        _write_outputs(
+            result,
+            out_path,
+            dm_path,
+            num_frames=n,
+            dtype=stream.dtype,
+            icc=stream.icc,
+            exif=stream.exif,
+            overwrite=overwrite,
+            inputs=frame_paths,
+        )
         progress("write", 1, 1)
         names = list(stream.names)
     return FuseReport(
@@ -273,19 +301,17 @@ def fuse_files(
         progress=progress,
     )
     progress("write", 0, 1)
-    if out_path is not None:
-        io.write_image(
-            out_path,
-            result.image,
-            dtype=io.output_dtype(data.dtype, out_path),
-            icc=data.icc,
-            exif=data.exif,
-            overwrite=overwrite,
-            inputs=frame_paths,
-        )
-    if dm_path is not None:
-        img, dtype = depth_to_image(result.depth, data.frames.shape[0], dm_path)
-        io.write_image(dm_path, img, dtype=dtype, overwrite=overwrite, inputs=frame_paths)
+    _write_outputs(
+        result,
+        out_path,
+        dm_path,
+        num_frames=data.frames.shape[0],
+        dtype=data.dtype,
+        icc=data.icc,
+        exif=data.exif,
+        overwrite=overwrite,
+        inputs=frame_paths,
+    )
     progress("write", 1, 1)
     return FuseReport(
         output=out_path,
