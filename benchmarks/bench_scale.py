@@ -51,19 +51,18 @@ BATCH_VIA_PYTHON = (
 
 MISSED = """
 
-**Missed targets.** On this shared machine other jobs keep both cores busy
-(see the load average above), so allfocus's threads get little more CPU than
-enfuse's single thread and the comparison is one of CPU time: for 10 frames
-of 24 MP allfocus used about 18 s of CPU (13.9 s user, 4.3 s system, most of
-the system time page faults of fresh arrays) against enfuse's 22 s (19.0 s
-user, 3.2 s system), measured with `/usr/bin/time` on the loaded machine.
-Where allfocus's CPU goes (single-threaded profile, 24 MP frames): the focus
+**Missed target: speed.** With the machine nearly idle (load average in
+the header above) allfocus took 0.73 x enfuse's wall time, not the 0.5 x
+asked for. On a loaded machine (load average 7-11, earlier runs) the two were
+level (0.95 x), because allfocus's second thread then gets no core. Where
+allfocus's CPU goes (single-threaded profile, 24 MP frames): the focus
 measure (multiscale Laplacian, `allfocus.focus`) about 35 %, folding a frame
 into the state (argmax, neighbour slots) 20 %, the guided refinement at the
-end 18 %, JPEG decoding 10 %, writing 5 %, small-region cleanup 3 %. The
-2x target needs both cores free: at full use of two cores the same CPU time
-would give about 10 s, half of enfuse's 21.5 s measured on a quieter
-machine; that is an estimate, not a measurement. See docs/scaling.md.
+end 18 %, JPEG decoding 10 %, writing 5 %, small-region cleanup 3 %; about a
+quarter of the total is system time from page faults of fresh arrays. Next
+steps: reuse the per-band buffers, compute the focus measure at the coarser
+levels once per band, and move the final refinement into the band loop.
+See docs/scaling.md.
 """
 
 
