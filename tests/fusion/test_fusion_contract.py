@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 import numpy as np
 import pytest
@@ -12,6 +12,14 @@ from allfocus.fusion import DEFAULT_METHOD, FUSION_METHODS, FusionResult, fuse, 
 from allfocus.synth import synthetic_stack
 
 METHODS = FUSION_METHODS.names()
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+# Learned methods are registered everywhere but need torch to run.
+RUNNABLE = [
+    m
+    if m != "gacn" or HAS_TORCH
+    else pytest.param(m, marks=pytest.mark.skip(reason="torch is not installed"))
+    for m in METHODS
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +34,7 @@ def texture():
 
 
 def test_registry():
-    assert set(METHODS) >= {"depthmap", "guided", "pyramid"}
+    assert set(METHODS) >= {"depthmap", "gacn", "guided", "pyramid"}
     assert list_methods() == METHODS
     assert DEFAULT_METHOD in METHODS
 
@@ -37,7 +45,7 @@ def test_unknown_method_lists_choices(synth5):
         fuse(synth5.frames, method="nope", channel_axis=-1)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_result_types_and_ranges(method, synth5):
     res = fuse(synth5.frames, method=method, channel_axis=-1)
     assert isinstance(res, FusionResult)
@@ -51,7 +59,7 @@ def test_result_types_and_ranges(method, synth5):
     assert res.confidence.min() >= 0 and res.confidence.max() <= 1
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 @pytest.mark.parametrize("num", [2, 4])
 def test_copies_return_the_image(method, num, synth5):
     stack = np.repeat(synth5.sharp[None], num, axis=0)
@@ -59,7 +67,7 @@ def test_copies_return_the_image(method, num, synth5):
     np.testing.assert_allclose(res.image, synth5.sharp, atol=1e-3)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_frame_order_does_not_matter(method, synth5):
     perm = np.array([3, 0, 4, 1, 2])
     res = fuse(synth5.frames, method=method, channel_axis=-1)
@@ -70,7 +78,7 @@ def test_frame_order_does_not_matter(method, synth5):
     assert same.mean() > 0.99
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_region_sharp_only_in_last_frame(method, texture):
     blurred = ndi.gaussian_filter(texture, 2.5)
     inside = np.zeros(texture.shape, bool)
@@ -91,7 +99,7 @@ def test_region_sharp_only_in_last_frame(method, texture):
     assert np.abs(res.image[outer] - texture[outer]).mean() < 0.01
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_channel_axis_position(method, synth5):
     last = fuse(synth5.frames, method=method, channel_axis=-1)
     first = fuse(np.moveaxis(synth5.frames, -1, 1), method=method, channel_axis=1)
@@ -100,7 +108,7 @@ def test_channel_axis_position(method, synth5):
     np.testing.assert_allclose(first.depth, last.depth, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_grey_stack(method, synth5):
     grey = synth5.frames.mean(axis=-1)
     res = fuse(grey, method=method)
@@ -108,7 +116,7 @@ def test_grey_stack(method, synth5):
     assert res.image.dtype == np.float32
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_integer_input(method, dtype, synth5):
     top = np.iinfo(dtype).max
@@ -119,7 +127,7 @@ def test_integer_input(method, dtype, synth5):
     np.testing.assert_allclose(res.image, ref.image, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_bad_input(method, synth5):
     with pytest.raises(ValueError, match="channel_axis"):
         fuse(synth5.frames, method=method)
@@ -149,7 +157,7 @@ def test_bad_options(method, option, synth5):
         fuse(synth5.frames, method=method, channel_axis=-1, **option)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", RUNNABLE)
 def test_halo_accepts_the_method_options(method):
     module = importlib.import_module(f"allfocus.fusion.{method}")
     reach = module.halo()
@@ -158,3 +166,16 @@ def test_halo_accepts_the_method_options(method):
     defaults = func.__kwdefaults__
     options = {k: v for k, v in defaults.items() if k != "channel_axis"}
     assert module.halo(**options) == reach
+
+
+def test_learned_method_without_torch_names_the_extra(synth5, monkeypatch):
+    import sys
+
+    from allfocus._core.errors import MissingDependencyError
+
+    # Make `import torch` (and everything in allfocus.nn) fail as on a machine without it.
+    monkeypatch.setitem(sys.modules, "torch", None)
+    for name in [m for m in sys.modules if m.startswith("allfocus.nn")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingDependencyError, match=r"allfocus\[learned\]"):
+        fuse(synth5.frames, method="gacn", channel_axis=-1)

@@ -7,7 +7,6 @@ name and :func:`list_methods` to see what is available.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from numpy.typing import NDArray
@@ -18,12 +17,10 @@ from allfocus._core.types import FusionResult
 FUSION_METHODS: Registry = Registry("fusion method")
 
 # Explicit imports fill the registry (no folder scanning).
-from allfocus.fusion import depthmap, guided, pyramid  # noqa: E402, F401
+from allfocus.fusion import depthmap, gacn, guided, pyramid  # noqa: E402, F401
 
-# The learned method is listed only where its optional dependency is installed;
-# find_spec looks for torch without importing it (fusion.gacn imports it lazily).
-if importlib.util.find_spec("torch") is not None:
-    from allfocus.fusion import gacn  # noqa: F401
+# gacn is always listed: it imports torch only when called and raises
+# MissingDependencyError (naming the pip extra) where torch is absent.
 
 #: The default method; chosen from measurements in docs/benchmarks.md.
 DEFAULT_METHOD = "depthmap"
