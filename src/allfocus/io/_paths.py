@@ -117,10 +117,14 @@ def find_frames(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list
             found.extend(matches)
         else:
             raise ReadError(f"{text!r}: no such file or folder; check the path")
+    return unique_paths(found)
 
+
+def unique_paths(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` without repeats of the same file (compared resolved), first order kept."""
     unique: list[Path] = []
     seen: set[Path] = set()
-    for path in found:
+    for path in paths:
         key = path.resolve()
         if key not in seen:
             seen.add(key)

@@ -28,6 +28,7 @@ from typing import Any
 
 from allfocus._core.errors import InputError, missing_dependency
 from allfocus.io import IMAGE_EXTENSIONS, OUTPUT_FORMATS, natural_key
+from allfocus.io._paths import unique_paths
 from allfocus.pipeline.config import FuseConfig
 
 log = logging.getLogger(__name__)
@@ -139,14 +140,7 @@ def find_stacks(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list
             raise InputError(f"{text!r} is a file; batch inputs are stack folders")
         else:
             raise InputError(f"{text!r}: no such folder; check the path")
-    unique: list[Path] = []
-    seen: set[Path] = set()
-    for folder in stacks:
-        key = folder.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(folder)
-    return unique
+    return unique_paths(stacks)
 
 
 def plan_batch(

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from allfocus._core.errors import InputError
-from allfocus.synth.render import render_stack
-from allfocus.synth.scene import make_scene
+from allfocus.synth import synthetic_stack
 
 
 def write_synthetic_stack(
@@ -36,16 +35,8 @@ def write_synthetic_stack(
         raise InputError(f"a focus stack needs at least 2 frames; got {num_frames}")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    gen = np.random.default_rng(seed)
-    scene = make_scene(shape, color=color, rng=gen)
-    stack = render_stack(
-        scene.image,
-        scene.depth,
-        num_frames=num_frames,
-        max_radius=max_radius,
-        noise=noise,
-        channel_axis=-1 if color else None,
-        rng=gen,
+    stack = synthetic_stack(
+        shape, num_frames, color=color, max_radius=max_radius, noise=noise, rng=seed
     )
     dtype = np.uint8 if bits == 8 else np.uint16
     width = max(2, len(str(num_frames - 1)))
