@@ -8,30 +8,52 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from torch import nn
 
+from allfocus.nn.archs.deblur import DeblurNet
 from allfocus.nn.archs.gacn import GACN
 from allfocus.nn.models import create_model
 
-__all__ = ["boundary_weights", "decision_scores", "pretrained_gacn", "tile_size"]
+__all__ = [
+    "boundary_weights",
+    "deblur_rgb",
+    "decision_scores",
+    "pretrained_deblur",
+    "pretrained_gacn",
+    "tile_size",
+]
 
 #: Bytes of activity maps held at once for one tile (sets the tile side for many frames).
 _TILE_BUDGET = 384 * 2**20
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def pretrained_deblur(weights: str) -> DeblurNet:
+    """The deblurring network with ``weights`` (registered name or ``.pt`` path), eval mode."""
+    name = "deblur"
+    src = weights if not weights.endswith(".pt") else Path(weights)
+    return _frozen(create_model(name, weights=src))
 
 
 @functools.lru_cache(maxsize=4)
 def pretrained_gacn(weights: str) -> GACN:
     """The GACN with ``weights`` (registered name or file path), norms folded, eval mode."""
     model = create_model("gacn", weights=weights if not weights.endswith(".pt") else Path(weights))
-    model.eval()
     model.fold_norms()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return _frozen(model)
 
 
 def tile_size(num_frames: int, tile: int, model: GACN) -> int:
@@ -100,3 +122,38 @@ def boundary_weights(
         w = torch.from_numpy(np.ascontiguousarray(initial))[None].to(device)
         x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
         return model.refine(w, x)[0].cpu().numpy()
+
+
+def deblur_rgb(
+    model: DeblurNet,
+    rgb: NDArray[np.float32],
+    *,
+    tile: int = 512,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> NDArray[np.float32]:
+    """Run the deblurring network on an RGB image (M, N, 3) in [0, 1], tile by tile.
+
+    Tiles start on the network's down-sampling grid and carry a halo of its
+    receptive radius, so the result equals whole-image inference up to float
+    rounding; memory stays bounded by the tile size. ``progress(done, total)``
+    is called after each tile. Returns float32 (M, N, 3) clipped to [0, 1].
+    """
+    rows, cols = rgb.shape[:2]
+    m = model.multiple
+    halo = -(-model.receptive_radius // m) * m
+    side = max(m, (int(tile) // m) * m)
+    starts = [(y, x) for y in range(0, rows, side) for x in range(0, cols, side)]
+    out = np.empty((rows, cols, 3), dtype=np.float32)
+    chw = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)
+    with torch.inference_mode():
+        for done, (y, x) in enumerate(starts, 1):
+            y0, x0 = max(0, y - halo), max(0, x - halo)
+            y1, x1 = min(rows, y + side + halo), min(cols, x + side + halo)
+            part = torch.from_numpy(chw[:, y0:y1, x0:x1].copy())[None].to(device)
+            res = model(part)[0].clamp_(0, 1).cpu().numpy()
+            ye, xe = min(rows, y + side), min(cols, x + side)
+            out[y:ye, x:xe] = res[:, y - y0 : ye - y0, x - x0 : xe - x0].transpose(1, 2, 0)
+            if progress is not None:
+                progress(done, len(starts))
+    return out

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from allfocus._core.registry import Registry
+from allfocus.nn.archs.deblur import DeblurNet
 from allfocus.nn.archs.gacn import GACN
 from allfocus.nn.weights import WeightSpec, get_weight_spec, load_weights
 
@@ -21,6 +22,12 @@ MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 def gacn(**kwargs: Any) -> GACN:
     """:class:`~allfocus.nn.archs.GACN` with the given hyper-parameters."""
     return GACN(**kwargs)
+
+
+@MODELS.register("deblur", help="NAFNet-style U-Net for single-image defocus deblurring (RGB)")
+def deblur(**kwargs: Any) -> DeblurNet:
+    """:class:`~allfocus.nn.archs.DeblurNet` with the given hyper-parameters."""
+    return DeblurNet(**kwargs)
 
 
 def list_models() -> list[str]:

@@ -69,23 +69,40 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
 
     def validate(self) -> TrainConfig:
-        for name in ("steps", "batch_size", "threads", "log_every", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive; got {self.lr!r}")
+        check_loop(self)
         if self.data.recipe not in ("gacn", "synth", "mix"):
             raise ConfigError(
                 f"data.recipe must be 'gacn', 'synth' or 'mix'; got {self.data.recipe!r}"
             )
-        if not self.data.folders:
-            raise ConfigError("data.folders must list at least one folder of training photos")
         if self.data.crop < 32:
             raise ConfigError(f"data.crop must be >= 32; got {self.data.crop}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_loop(cfg: Any) -> None:
+    """The checks every training config shares (loop counts, learning rate, data folders)."""
+    for name in ("steps", "batch_size", "threads", "log_every", "checkpoint_every"):
+        if int(getattr(cfg, name)) < 1:
+            raise ConfigError(f"{name} must be a positive integer; got {getattr(cfg, name)!r}")
+    if not cfg.lr > 0:
+        raise ConfigError(f"lr must be positive; got {cfg.lr!r}")
+    if not cfg.data.folders:
+        raise ConfigError("data.folders must list at least one folder of training photos")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (ConfigError when it is not one)."""
+    try:
+        import yaml
+    except ImportError as exc:
+        raise missing_dependency("pyyaml", "learned") from exc
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return raw
 
 
 def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
@@ -110,13 +127,7 @@ def load_config(path: str | Path) -> TrainConfig:
     ConfigError
         For unknown keys or invalid values (the message names the key).
     """
-    try:
-        import yaml
-    except ImportError as exc:
-        raise missing_dependency("pyyaml", "learned") from exc
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+    raw = read_yaml(path)
     sub = {
         "model": _build(ModelConfig, raw.pop("model", None), "model"),
         "data": _build(DataConfig, raw.pop("data", None), "data"),

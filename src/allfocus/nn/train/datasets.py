@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from allfocus.synth import render_stack
 
-__all__ = ["RECIPES", "PairSampler", "load_photos", "random_mask"]
+__all__ = ["RECIPES", "PairSampler", "load_photos", "random_crop", "random_mask"]
 
 RECIPES = ("gacn", "synth", "mix")
 _SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -52,6 +52,35 @@ def load_photos(folders: Sequence[str | Path], *, min_side: int = 128) -> list[N
     if not photos:
         raise FileNotFoundError(f"no training images found under {list(map(str, folders))}")
     return photos
+
+
+def random_crop(
+    photos: Sequence[NDArray[np.float32]],
+    size: int,
+    scale_range: tuple[float, float],
+    rng: np.random.Generator,
+) -> NDArray[np.float32]:
+    """A square crop of a random photo, rescaled to ``size``, randomly rotated and flipped.
+
+    The crop is taken at ``size / s`` pixels for ``s`` drawn from
+    ``scale_range`` (``s < 1`` zooms out: finer textures) and resized with
+    area interpolation. Works for grey (M, N) and colour (M, N, C) photos.
+    """
+    for _ in range(10):
+        photo = photos[int(rng.integers(len(photos)))]
+        side = round(size / rng.uniform(*scale_range))
+        if side <= min(photo.shape[:2]):
+            break
+    side = min(side, *photo.shape[:2])
+    y = int(rng.integers(0, photo.shape[0] - side + 1))
+    x = int(rng.integers(0, photo.shape[1] - side + 1))
+    patch = photo[y : y + side, x : x + side]
+    if side != size:
+        patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    patch = np.rot90(patch, int(rng.integers(4)))
+    if rng.random() < 0.5:
+        patch = patch[:, ::-1]
+    return patch
 
 
 def random_mask(size: int, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -118,22 +147,7 @@ class PairSampler:
         self.scale_range = scale_range
 
     def _crop(self, rng: np.random.Generator) -> NDArray[np.float32]:
-        size = self.crop
-        for _ in range(10):
-            photo = self.photos[int(rng.integers(len(self.photos)))]
-            scale = rng.uniform(*self.scale_range)
-            side = round(size / scale)
-            if side <= min(photo.shape):
-                break
-        side = min(side, *photo.shape)
-        y = int(rng.integers(0, photo.shape[0] - side + 1))
-        x = int(rng.integers(0, photo.shape[1] - side + 1))
-        patch = photo[y : y + side, x : x + side]
-        if side != size:
-            patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
-        patch = np.rot90(patch, int(rng.integers(4)))
-        if rng.random() < 0.5:
-            patch = patch[:, ::-1]
+        patch = random_crop(self.photos, self.crop, self.scale_range, rng)
         # Random contrast, as photos of different exposure.
         gain = rng.uniform(0.6, 1.2)
         patch = (patch - patch.mean()) * gain + patch.mean()

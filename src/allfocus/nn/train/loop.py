@@ -1,4 +1,4 @@
-"""The training loop: seeded, resumable from checkpoints, logging the loss."""
+"""Training loops: a generic seeded, resumable, time-limited driver, and GACN's loop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +18,7 @@ from allfocus.nn.train.config import TrainConfig
 from allfocus.nn.train.datasets import PairSampler, load_photos
 from allfocus.nn.train.losses import GACNLoss
 
-__all__ = ["train"]
+__all__ = ["fit", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,103 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     tmp.replace(path)
 
 
-def train(config: TrainConfig, *, root: Path, resume: bool = False) -> dict:
+def fit(
+    config: Any,
+    *,
+    parts: dict[str, Any],
+    step_fn: Callable[[], dict[str, float]],
+    rng: np.random.Generator,
+    checkpoint: Path,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> dict:
+    """Run ``step_fn`` until ``config.steps``, logging, checkpointing and resuming.
+
+    Parameters
+    ----------
+    config
+        A training config with ``steps``, ``log_every``, ``checkpoint_every``,
+        ``time_limit_min`` and ``to_dict()``.
+    parts : dict
+        Objects with ``state_dict``/``load_state_dict`` saved in the checkpoint
+        under their key (model, optimisers, schedulers); ``None`` values are
+        skipped.
+    step_fn : callable
+        One optimisation step; returns the loss terms to log (floats).
+    rng : numpy.random.Generator
+        The data generator, saved and restored with the torch RNG.
+    checkpoint : Path
+        The ``*_last.pt`` file written every ``checkpoint_every`` steps, at the
+        end and at the time limit.
+    resume : bool
+        Continue from ``checkpoint`` when it exists.
+    stop_after : int, optional
+        End this call after that many steps in all (schedules keep
+        ``config.steps``).
+
+    Returns
+    -------
+    dict
+        ``history`` (one dict of mean terms per log interval, plus ``step``,
+        ``lr`` when an optimiser is in ``parts`` and ``seconds``), ``steps``
+        and ``seconds``.
+    """
+    step, history, elapsed = 0, [], 0.0
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        for key, part in parts.items():
+            if part is not None and state.get(key) is not None:
+                part.load_state_dict(state[key])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step, history, elapsed = state["step"], state["history"], state["seconds"]
+        log.info("resumed %s at step %d", checkpoint, step)
+
+    def save() -> None:
+        state = {key: part.state_dict() for key, part in parts.items() if part is not None}
+        state.update(
+            numpy_rng=rng.bit_generator.state,
+            torch_rng=torch.get_rng_state(),
+            step=step,
+            history=history,
+            seconds=elapsed,
+            config=config.to_dict(),
+        )
+        _save_checkpoint(checkpoint, state)
+
+    optim = parts.get("optim")
+    last = config.steps if stop_after is None else min(config.steps, int(stop_after))
+    start = time.perf_counter() - elapsed
+    window: list[dict[str, float]] = []
+    while step < last:
+        window.append(step_fn())
+        step += 1
+        elapsed = time.perf_counter() - start
+        if step % config.log_every == 0 or step == last:
+            entry: dict[str, float] = {"step": step}
+            entry.update({k: float(np.mean([w[k] for w in window])) for k in window[0]})
+            if optim is not None:
+                entry["lr"] = float(optim.param_groups[0]["lr"])
+            entry["seconds"] = elapsed
+            history.append(entry)
+            window = []
+            terms = " ".join(
+                f"{k} {v:.4f}" for k, v in entry.items() if k not in ("step", "seconds")
+            )
+            log.info("step %d %s (%.0f s)", step, terms, elapsed)
+        limit = config.time_limit_min * 60
+        out_of_time = limit > 0 and elapsed > limit
+        if step % config.checkpoint_every == 0 or step == last or out_of_time:
+            save()
+        if out_of_time:
+            log.info("time limit of %.1f min reached at step %d", config.time_limit_min, step)
+            break
+    return {"history": history, "steps": step, "seconds": elapsed}
+
+
+def train(
+    config: TrainConfig, *, root: Path, resume: bool = False, stop_after: int | None = None
+) -> dict:
     """Train a GACN model as ``config`` says; return the final state and the loss history.
 
     Parameters
@@ -38,6 +136,8 @@ def train(config: TrainConfig, *, root: Path, resume: bool = False) -> dict:
         Folder the relative paths of ``config`` are resolved against.
     resume : bool
         Continue from ``<checkpoint_dir>/<name>_last.pt`` when it exists.
+    stop_after : int, optional
+        End this call after that many steps in all.
 
     Returns
     -------
@@ -63,38 +163,8 @@ def train(config: TrainConfig, *, root: Path, resume: bool = False) -> dict:
     )
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.StepLR(optim, config.lr_decay_every, config.lr_decay)
-    ckpt = root / config.checkpoint_dir / f"{config.name}_last.pt"
-    step, history, elapsed = 0, [], 0.0
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        sched.load_state_dict(state["sched"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        step, history, elapsed = state["step"], state["history"], state["seconds"]
-        log.info("resumed %s at step %d", ckpt, step)
 
-    def checkpoint() -> None:
-        _save_checkpoint(
-            ckpt,
-            {
-                "model": model.state_dict(),
-                "optim": optim.state_dict(),
-                "sched": sched.state_dict(),
-                "numpy_rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "history": history,
-                "seconds": elapsed,
-                "config": config.to_dict(),
-            },
-        )
-
-    model.train()
-    start = time.perf_counter() - elapsed
-    window: list[list[float]] = []
-    while step < config.steps:
+    def step_fn() -> dict[str, float]:
         frames_np, target_np = sampler.batch(config.batch_size, rng)
         frames, target = torch.from_numpy(frames_np), torch.from_numpy(target_np)
         out = model(frames)
@@ -104,32 +174,20 @@ def train(config: TrainConfig, *, root: Path, resume: bool = False) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optim.step()
         sched.step()
-        step += 1
-        window.append([float(terms[k].detach()) for k in ("loss", "dice", "qabf")])
-        elapsed = time.perf_counter() - start
-        if step % config.log_every == 0 or step == config.steps:
-            mean = np.mean(window, axis=0)
-            window = []
-            history.append(
-                {
-                    "step": step,
-                    "loss": float(mean[0]),
-                    "dice": float(mean[1]),
-                    "qabf": float(mean[2]),
-                    "lr": float(sched.get_last_lr()[0]),
-                    "seconds": elapsed,
-                }
-            )
-            log.info("step %d loss %.4f dice %.4f qabf %.4f (%.0f s)", step, *mean, elapsed)
-        limit = config.time_limit_min * 60
-        out_of_time = limit > 0 and elapsed > limit
-        if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
-            checkpoint()
-        if out_of_time:
-            log.info("time limit of %.1f min reached at step %d", config.time_limit_min, step)
-            break
+        return {k: float(terms[k].detach()) for k in ("loss", "dice", "qabf")}
+
+    model.train()
+    result = fit(
+        config,
+        parts={"model": model, "optim": optim, "sched": sched},
+        step_fn=step_fn,
+        rng=rng,
+        checkpoint=root / config.checkpoint_dir / f"{config.name}_last.pt",
+        resume=resume,
+        stop_after=stop_after,
+    )
     model.eval()
-    return {"model": model, "history": history, "steps": step, "seconds": elapsed}
+    return {"model": model, **result}
 
 
 def sha256(path: Path) -> str:

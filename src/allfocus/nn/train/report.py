@@ -1,0 +1,110 @@
+"""What a training script leaves behind: weights, a loss-curve image, a Markdown record."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from allfocus.nn.train.loop import dumps, sha256
+
+__all__ = ["plot_history", "record_text", "save_weights", "weights_fact", "write_record"]
+
+
+def save_weights(model: nn.Module, path: Path, *, half: bool = False) -> str:
+    """Write ``model``'s state_dict atomically (float16 when ``half``); return its SHA-256."""
+    state = model.state_dict()
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return sha256(path)
+
+
+def weights_fact(model: nn.Module, path: Path) -> str:
+    """``Parameters: N; file B bytes; sha256 `...`.`` for a record."""
+    params = sum(p.numel() for p in model.parameters())
+    return f"Parameters: {params}; file {path.stat().st_size} bytes; sha256 `{sha256(path)}`."
+
+
+def plot_history(
+    history: list[dict],
+    path: Path,
+    title: str,
+    series: Sequence[tuple[str, Callable[[dict], float]]],
+    *,
+    log_scale: bool = False,
+) -> None:
+    """Plot loss curves (one per ``(label, value-of-entry)`` in ``series``) to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
+    for label, value in series:
+        ax.plot(steps, [value(h) for h in history], label=label)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (mean over log interval)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_record(
+    path: Path,
+    *,
+    weights: Path,
+    script: str,
+    config_path: Path,
+    config: object,
+    facts: Sequence[str],
+) -> None:
+    """Write the Markdown record of a run: how, ``facts`` (one bullet each), the config."""
+    path.write_text(
+        record_text(
+            weights=weights, script=script, config_path=config_path, config=config, facts=facts
+        )
+    )
+
+
+def record_text(
+    *,
+    weights: Path,
+    script: str,
+    config_path: Path,
+    config: object,
+    facts: Sequence[str],
+) -> str:
+    """The Markdown record of a run: how, then ``facts`` (one bullet each), then the config."""
+    threads = getattr(config, "threads", 1)
+    lines = [
+        f"# {weights.name}",
+        "",
+        f"- Trained: {datetime.date.today().isoformat()} with `python {script} "
+        f"--config {config_path.as_posix()}` (torch {torch.__version__}, "
+        f"{platform.machine()}, {threads} CPU threads, Python {sys.version.split()[0]}).",
+        *[f"- {fact}" for fact in facts],
+        "",
+        "## Config",
+        "",
+        "```json",
+        dumps(config.to_dict()),  # type: ignore[attr-defined]
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
