@@ -51,26 +51,27 @@ BATCH_VIA_PYTHON = (
 
 MISSED = """
 
-**Missed target: speed.** With the machine nearly idle (load average in
-the header above) allfocus took 0.73 x enfuse's wall time, not the 0.5 x
-asked for. On a loaded machine (load average 7-11, earlier runs) the two were
-level (0.95 x), because allfocus's second thread then gets no core. Where
-allfocus's CPU goes (single-threaded profile, 24 MP frames): the focus
-measure (multiscale Laplacian, `allfocus.focus`) about 35 %, folding a frame
-into the state (argmax, neighbour slots) 20 %, the guided refinement at the
-end 18 %, JPEG decoding 10 %, writing 5 %, small-region cleanup 3 %; about a
-quarter of the total is system time from page faults of fresh arrays. Next
-steps: reuse the per-band buffers, compute the focus measure at the coarser
-levels once per band, and move the final refinement into the band loop.
-See docs/scaling.md.
+**Missed target: speed.** allfocus took more than half of enfuse's wall
+time in this run (ratio in the table above). On a loaded machine allfocus's
+second thread gets no core, so the ratio there is close to the ratio of CPU
+times (about 11 s for allfocus against 23 s for enfuse for 10 frames of
+24 MP, measured with the load average at 4 on 2 cores). Where allfocus's CPU
+goes (single-threaded profile, 24 MP frames): the focus measure (multiscale
+Laplacian, `allfocus.focus`) about 29 %, folding a frame into the state
+(argmax, neighbour slots) 30 %, the guided refinement at the end 14 %, JPEG
+decoding 14 %, small-region cleanup 6 %, writing 5 %; system time from page
+faults (above all each decoded frame's fresh 72 MB) is 15 to 25 % of the
+total. Next steps: decode into reused frame buffers and a compiled kernel
+for the neighbour-slot bookkeeping. See docs/scaling.md.
 """
 
 
 # ----------------------------------------------------------------------- data
 
 
-def render_stack(folder: Path, *, frames: int, scene: tuple[int, int], tiles: int, seed: int,
-                 quality: int = 92) -> list[Path]:
+def render_stack(
+    folder: Path, *, frames: int, scene: tuple[int, int], tiles: int, seed: int, quality: int = 92
+) -> list[Path]:
     """Render ``frames`` frames of a ``scene``-sized scene, mirror-tile them ``tiles`` x ``tiles``.
 
     Files are kept between runs: a marker records the parameters, and a
@@ -93,8 +94,14 @@ def render_stack(folder: Path, *, frames: int, scene: tuple[int, int], tiles: in
     gen = np.random.default_rng(seed)
     sc = make_scene(scene, rng=gen, num_objects=6)
     stack = render(
-        sc.image, sc.depth, num_frames=frames, max_radius=5.0, num_layers=10, noise=0.004,
-        channel_axis=-1, rng=gen,
+        sc.image,
+        sc.depth,
+        num_frames=frames,
+        max_radius=5.0,
+        num_layers=10,
+        noise=0.004,
+        channel_axis=-1,
+        rng=gen,
     )
     half = tiles // 2
     for path, frame in zip(paths, stack.frames, strict=True):
@@ -141,8 +148,19 @@ def allfocus_cmd(frames: list[Path], output: Path, *, via_cli: bool) -> list[str
 
 
 def batch_cmd(stacks: Path, outdir: Path, workers: int) -> list[str]:
-    args = ["batch", str(stacks), "-o", str(outdir), "--workers", str(workers), "--align", "none",
-            "--no-exposure-match", "--overwrite", "-q"]
+    args = [
+        "batch",
+        str(stacks),
+        "-o",
+        str(outdir),
+        "--workers",
+        str(workers),
+        "--align",
+        "none",
+        "--no-exposure-match",
+        "--overwrite",
+        "-q",
+    ]
     if cli_has(["batch"], "--workers"):
         return [str(Path(PYTHON).with_name("allfocus")), *args]
     return [PYTHON, "-c", BATCH_VIA_PYTHON, *args]
@@ -163,12 +181,19 @@ def fuse_streaming_main(argv: list[str]) -> None:
     stamps: list[float] = []
     with stream:
         result = fuse_streaming(
-            stream, channel_axis=stream.channel_axis, progress=lambda n: stamps.append(
-                time.perf_counter())
+            stream,
+            channel_axis=stream.channel_axis,
+            progress=lambda n: stamps.append(time.perf_counter()),
         )
     fused = time.perf_counter()
-    io.write_image(args.output, result.image, dtype=io.output_dtype(stream.dtype, args.output),
-                   icc=stream.icc, exif=stream.exif, overwrite=True)
+    io.write_image(
+        args.output,
+        result.image,
+        dtype=io.output_dtype(stream.dtype, args.output),
+        icc=stream.icc,
+        exif=stream.exif,
+        overwrite=True,
+    )
     end = time.perf_counter()
     phases = {
         "start (imports, headers)": opened - start,
@@ -217,12 +242,19 @@ def main() -> None:
     mp12 = (mp12_scene[0] * tiles, mp12_scene[1] * tiles)
     WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    frames10 = render_stack(WORK / f"scale_{big[1]}x{big[0]}_10", frames=10, scene=big_scene,
-                            tiles=tiles, seed=7)
-    frames30 = render_stack(WORK / f"scale_{big[1]}x{big[0]}_30", frames=30, scene=big_scene,
-                            tiles=tiles, seed=8)
-    frames100 = render_stack(WORK / f"scale_{mp12[1]}x{mp12[0]}_{n_mp12}", frames=n_mp12,
-                             scene=mp12_scene, tiles=tiles, seed=9)
+    frames10 = render_stack(
+        WORK / f"scale_{big[1]}x{big[0]}_10", frames=10, scene=big_scene, tiles=tiles, seed=7
+    )
+    frames30 = render_stack(
+        WORK / f"scale_{big[1]}x{big[0]}_30", frames=30, scene=big_scene, tiles=tiles, seed=8
+    )
+    frames100 = render_stack(
+        WORK / f"scale_{mp12[1]}x{mp12[0]}_{n_mp12}",
+        frames=n_mp12,
+        scene=mp12_scene,
+        tiles=tiles,
+        seed=9,
+    )
     small = render_small_stacks(WORK / f"scale_batch_{n_small}", count=n_small, seed=100)
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -232,47 +264,86 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     enfuse = shutil.which("enfuse")
     results: dict[str, dict] = {}
-    results["af10"] = run(allfocus_cmd(frames10, out / "af10.jpg", via_cli=via_cli),
-                          f"allfocus 10 x {big[1]}x{big[0]}")
+    results["af10"] = run(
+        allfocus_cmd(frames10, out / "af10.jpg", via_cli=via_cli),
+        f"allfocus 10 x {big[1]}x{big[0]}",
+    )
     if enfuse:
-        results["en10"] = run([enfuse, *ENFUSE_ARGS, f"--output={out / 'en10.jpg'}",
-                               *map(str, frames10)], f"enfuse 10 x {big[1]}x{big[0]}")
-    results["af30"] = run(allfocus_cmd(frames30, out / "af30.jpg", via_cli=via_cli),
-                          f"allfocus 30 x {big[1]}x{big[0]}")
-    results["af100"] = run(allfocus_cmd(frames100, out / "af100.jpg", via_cli=via_cli),
-                           f"allfocus {n_mp12} x {mp12[1]}x{mp12[0]}")
+        results["en10"] = run(
+            [enfuse, *ENFUSE_ARGS, f"--output={out / 'en10.jpg'}", *map(str, frames10)],
+            f"enfuse 10 x {big[1]}x{big[0]}",
+        )
+    results["af30"] = run(
+        allfocus_cmd(frames30, out / "af30.jpg", via_cli=via_cli),
+        f"allfocus 30 x {big[1]}x{big[0]}",
+    )
+    results["af100"] = run(
+        allfocus_cmd(frames100, out / "af100.jpg", via_cli=via_cli),
+        f"allfocus {n_mp12} x {mp12[1]}x{mp12[0]}",
+    )
     for workers in (1, 2):
         target = out / f"batch_{workers}"
         if target.exists():
             shutil.rmtree(target)
-        results[f"batch{workers}"] = run(batch_cmd(small, target, workers),
-                                         f"allfocus batch {n_small} stacks, {workers} worker(s)")
+        results[f"batch{workers}"] = run(
+            batch_cmd(small, target, workers),
+            f"allfocus batch {n_small} stacks, {workers} worker(s)",
+        )
 
     load_after = os.getloadavg()[0]
     af10, af30, af100 = results["af10"], results["af30"], results["af100"]
     rows = [
-        [f"allfocus, 10 frames {big[1]}x{big[0]}", af10["seconds"], af10["peak_mb"],
-         f"{10 / af10['seconds']:.2f} frames/s"],
+        [
+            f"allfocus, 10 frames {big[1]}x{big[0]}",
+            af10["seconds"],
+            af10["peak_mb"],
+            f"{10 / af10['seconds']:.2f} frames/s",
+        ],
     ]
     checks = []
     if enfuse:
         en10 = results["en10"]
-        rows.append([f"enfuse, 10 frames {big[1]}x{big[0]}", en10["seconds"], en10["peak_mb"],
-                     f"{10 / en10['seconds']:.2f} frames/s"])
+        rows.append(
+            [
+                f"enfuse, 10 frames {big[1]}x{big[0]}",
+                en10["seconds"],
+                en10["peak_mb"],
+                f"{10 / en10['seconds']:.2f} frames/s",
+            ]
+        )
         ratio = af10["seconds"] / en10["seconds"]
         checks.append(("time <= 0.5 x enfuse", f"{ratio:.2f} x", ratio <= 0.5))
-    checks.append(("peak <= 1500 MB (10 frames)", f"{af10['peak_mb']:.0f} MB",
-                   af10["peak_mb"] <= 1500))
-    rows.append([f"allfocus, 30 frames {big[1]}x{big[0]}", af30["seconds"], af30["peak_mb"],
-                 f"{30 / af30['seconds']:.2f} frames/s"])
+    checks.append(
+        ("peak <= 1500 MB (10 frames)", f"{af10['peak_mb']:.0f} MB", af10["peak_mb"] <= 1500)
+    )
+    rows.append(
+        [
+            f"allfocus, 30 frames {big[1]}x{big[0]}",
+            af30["seconds"],
+            af30["peak_mb"],
+            f"{30 / af30['seconds']:.2f} frames/s",
+        ]
+    )
     growth = af30["peak_mb"] / af10["peak_mb"] - 1
     checks.append(("peak(30) <= 1.1 x peak(10)", f"{growth * 100:+.1f} %", growth <= 0.10))
-    rows.append([f"allfocus, {n_mp12} frames {mp12[1]}x{mp12[0]}", af100["seconds"],
-                 af100["peak_mb"], f"{n_mp12 / af100['seconds']:.2f} frames/s"])
+    rows.append(
+        [
+            f"allfocus, {n_mp12} frames {mp12[1]}x{mp12[0]}",
+            af100["seconds"],
+            af100["peak_mb"],
+            f"{n_mp12 / af100['seconds']:.2f} frames/s",
+        ]
+    )
     for workers in (1, 2):
         b = results[f"batch{workers}"]
-        rows.append([f"allfocus batch, {n_small} stacks 5 x 640x480, {workers} worker(s)",
-                     b["seconds"], b["peak_mb"], f"{n_small / b['seconds']:.2f} stacks/s"])
+        rows.append(
+            [
+                f"allfocus batch, {n_small} stacks 5 x 640x480, {workers} worker(s)",
+                b["seconds"],
+                b["peak_mb"],
+                f"{n_small / b['seconds']:.2f} stacks/s",
+            ]
+        )
     missed = any(not ok for _, _, ok in checks)
     table = markdown_table(["run", "wall s", "peak MB", "throughput"], rows)
     check_table = markdown_table(
@@ -286,9 +357,12 @@ def main() -> None:
         profile = "\n\nWhere the 10-frame allfocus run spends its time:\n\n" + markdown_table(
             ["phase", "s"], [[k, v] for k, v in phases.items()]
         )
-    how = ("`allfocus fuse --streaming " + " ".join(ALLFOCUS_ARGS[:-2]) + "`" if via_cli else
-           "`python benchmarks/bench_scale.py --fuse-streaming` (the pipeline's streaming path: "
-           "iter_frames -> fuse_streaming -> write_image; the CLI has no `--streaming` yet)")
+    how = (
+        "`allfocus fuse --streaming " + " ".join(ALLFOCUS_ARGS[:-2]) + "`"
+        if via_cli
+        else "`python benchmarks/bench_scale.py --fuse-streaming` (the pipeline's streaming path: "
+        "iter_frames -> fuse_streaming -> write_image; the CLI has no `--streaming` yet)"
+    )
     body = (
         f"Command: `python benchmarks/bench_scale.py{' --quick' if args.quick else ''}` on "
         f"{machine_line()}. Synthetic colour stacks rendered by allfocus.synth "
@@ -299,7 +373,11 @@ def main() -> None:
         f"other jobs: load average {load_before:.1f} before the runs, {load_after:.1f} after "
         f"(on {os.cpu_count()} cores), so wall times are inflated and comparisons between the "
         f"tools, run one after the other, are rough.\n\n"
-        + table + "\n\nTargets:\n\n" + check_table + profile + (MISSED if missed else "")
+        + table
+        + "\n\nTargets:\n\n"
+        + check_table
+        + profile
+        + (MISSED if missed else "")
     )
     write_section("scale", "Big stacks, many stacks (streaming, batch) vs enfuse", body)
 

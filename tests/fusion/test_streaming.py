@@ -222,6 +222,37 @@ def test_clean_labels_agrees_with_remove_small_regions(seed):
         assert np.mean(nearest) > 0.995
 
 
+@pytest.mark.parametrize("size", [2, 4, 9])
+def test_clean_labels_in_bands_equals_one_pass(size):
+    # Regions are labelled in bands of rows with size - 1 rows of context,
+    # on a thread pool: the same small regions as labelling the whole map.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skimage.measure import label
+
+    rng = np.random.default_rng(size)
+    coarse = rng.integers(0, 3, (140, 12))
+    labels = np.kron(coarse, np.ones((5, 5), dtype=int))[:700, :57]  # several bands
+    labels[rng.random(labels.shape) < 0.03] = 3
+    regions = label(labels, connectivity=1, background=-1)
+    small = (np.bincount(regions.ravel()) < size)[regions]
+    with ThreadPoolExecutor(2) as pool:
+        banded = clean_labels(labels, min_size=size, pool=pool)
+    np.testing.assert_array_equal(banded, clean_labels(labels, min_size=size))
+    np.testing.assert_array_equal(banded[~small], labels[~small])
+    assert small.any()
+    assert (banded[small] != labels[small]).mean() > 0.5
+
+
+def test_wide_frames_match_in_memory():
+    # Frames wide enough for bands of fewer rows than the default (64 here).
+    stack = synthetic_stack((150, 4000), 4, rng=4, noise=0.003)
+    whole = fuse_depthmap(stack.frames, channel_axis=-1, min_region=0)
+    streamed = fuse_streaming(stack.frames, channel_axis=-1, min_region=0)
+    np.testing.assert_array_equal(streamed.depth, whole.depth)
+    assert _differing(streamed.image, whole.image, tol=1e-4) < 0.001
+
+
 def test_fuse_and_stream_share_the_registry(colour):
     streamed = fuse_streaming(colour.frames, method="pyramid", channel_axis=-1, levels=3)
     whole = fuse(colour.frames, method="pyramid", channel_axis=-1, levels=3, consistency_radius=0)

@@ -26,6 +26,8 @@ from allfocus.filters.guided import box_mean
 FOCUS_MEASURES: Registry = Registry("focus measure")
 
 _BORDER = cv2.BORDER_REFLECT
+_D2X = np.array([[1.0, -2.0, 1.0]], dtype=FLOAT)  # second derivative along x
+_D2Y = np.ascontiguousarray(_D2X.T)
 
 
 def _prepare(image: NDArray, window: int) -> NDArray[np.float32]:
@@ -129,10 +131,48 @@ def sum_modified_laplacian(image: NDArray, *, window: int = 9) -> NDArray[np.flo
     np.float32(4.0)
     """
     img = _prepare(image, window)
-    kernel = np.array([[1.0, -2.0, 1.0]], dtype=FLOAT)
-    dxx = cv2.filter2D(img, cv2.CV_32F, kernel, borderType=_BORDER)
-    dyy = cv2.filter2D(img, cv2.CV_32F, kernel.T, borderType=_BORDER)
-    return _window_mean(np.abs(dxx) + np.abs(dyy), window)
+    return _sml_into(img, int(window), np.empty(img.shape, dtype=FLOAT), np.empty_like(img))
+
+
+class Workspace:
+    """Float32 scratch arrays kept by name and reused while their shape fits.
+
+    Fresh arrays of a few megabytes cost a page fault per 4 KiB on every
+    call; code that computes a measure many times (bands of a frame, frame
+    after frame) keeps one workspace per thread and passes it to
+    :func:`focus_into`.
+
+    Examples
+    --------
+    >>> work = Workspace()
+    >>> work("a", (2, 3)) is work("a", (2, 3))
+    True
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, NDArray[np.float32]] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...]) -> NDArray[np.float32]:
+        """The float32 array ``name`` of ``shape`` (uninitialised when new)."""
+        buf = self._arrays.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._arrays[name] = np.empty(shape, dtype=FLOAT)
+        return buf
+
+
+def _sml_into(
+    img: NDArray[np.float32], window: int, out: NDArray[np.float32], scratch: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """:func:`sum_modified_laplacian` of a checked float32 image into ``out``; no checks."""
+    dxx = cv2.filter2D(img, cv2.CV_32F, _D2X, dst=scratch, borderType=_BORDER)
+    np.abs(dxx, out=dxx)
+    dyy = cv2.filter2D(img, cv2.CV_32F, _D2Y, dst=out, borderType=_BORDER)
+    np.abs(dyy, out=dyy)
+    np.add(dxx, dyy, out=dxx)
+    if window <= 1:
+        np.copyto(out, dxx)
+        return out
+    return cv2.boxFilter(dxx, -1, (window, window), dst=out, normalize=True, borderType=_BORDER)
 
 
 @FOCUS_MEASURES.register("variance")
@@ -201,16 +241,97 @@ def multiscale_laplacian(
     img = _prepare(image, window)
     if int(levels) != levels or levels < 1:
         raise InputError(f"levels must be a positive integer; got {levels}")
+    return _multiscale_into(img, int(window), int(levels), None, Workspace())
+
+
+def _multiscale_into(
+    img: NDArray[np.float32],
+    window: int,
+    levels: int,
+    out: NDArray[np.float32] | None,
+    work: Workspace,
+    rows: slice = slice(None),
+) -> NDArray[np.float32]:
+    """:func:`multiscale_laplacian` of a checked float32 image; its ``rows`` into ``out``.
+
+    With ``out=None`` the whole measure is returned in ``work``'s array ``total0``.
+    """
     pyramid = [img]
-    for _ in range(int(levels) - 1):
-        if min(pyramid[-1].shape) < 2:
+    for level in range(1, levels):
+        height, width = pyramid[-1].shape
+        if min(height, width) < 2:
             break
-        pyramid.append(cv2.pyrDown(pyramid[-1]))
-    total = sum_modified_laplacian(pyramid[-1], window=window)
-    for level in reversed(pyramid[:-1]):
-        total = cv2.pyrUp(total, dstsize=(level.shape[1], level.shape[0]))
-        total += sum_modified_laplacian(level, window=window)
-    return np.maximum(total, 0.0, out=total)
+        shape = ((height + 1) // 2, (width + 1) // 2)
+        pyramid.append(cv2.pyrDown(pyramid[-1], dst=work(f"down{level}", shape)))
+    total = None
+    for index in range(len(pyramid) - 1, -1, -1):  # coarsest first
+        level = pyramid[index]
+        target = work(f"total{index}", level.shape)
+        scratch = work(f"scratch{index}", level.shape)
+        _sml_into(level, window, target, scratch)
+        if total is not None:  # the coarser levels, brought up to this one
+            up = cv2.pyrUp(total, dst=scratch, dstsize=(level.shape[1], level.shape[0]))
+            np.add(up, target, out=target)
+        total = target
+    if out is None:
+        return np.maximum(total, 0.0, out=total)
+    return np.maximum(total[rows], 0.0, out=out)
+
+
+def focus_into(
+    measure: str,
+    image: NDArray[np.float32],
+    *,
+    window: int,
+    out: NDArray[np.float32],
+    work: Workspace,
+    rows: slice = slice(None),
+) -> NDArray[np.float32]:
+    """The focus measure ``measure`` of ``image`` (its ``rows``), written into ``out``.
+
+    The same values as the registered function, without its checks (the
+    caller passes a finite float32 grey image) and, for
+    ``multiscale_laplacian`` and ``sum_modified_laplacian``, without fresh
+    full-size arrays: their temporaries come from ``work``.
+
+    Parameters
+    ----------
+    measure : str
+        Name in :data:`FOCUS_MEASURES` (default parameters otherwise).
+    image : (M, N) ndarray of float32
+        Grey image, finite.
+    window : int
+        Odd side of the averaging window.
+    out : (R, N) ndarray of float32
+        Where the rows ``rows`` of the measure are written.
+    work : Workspace
+        Scratch arrays, reused from call to call (one per thread).
+    rows : slice
+        Rows of the measure wanted (all by default): a band computed with a
+        halo of rows around it keeps only the band.
+
+    Returns
+    -------
+    (R, N) ndarray of float32
+        ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    >>> out = focus_into("multiscale_laplacian", img, window=3,
+    ...                  out=np.empty((10, 30), np.float32), work=Workspace(), rows=slice(5, 15))
+    >>> bool((out == multiscale_laplacian(img, window=3)[5:15]).all())
+    True
+    """
+    if measure == "multiscale_laplacian":
+        return _multiscale_into(image, int(window), 3, out, work, rows)
+    if measure == "sum_modified_laplacian":
+        full = work("total0", image.shape)
+        np.copyto(out, _sml_into(image, int(window), full, work("scratch0", image.shape))[rows])
+        return out
+    np.copyto(out, FOCUS_MEASURES.get(measure)(image, window=window)[rows])
+    return out
 
 
 def halo(*, measure: str = "laplacian_energy", window: int = 9, levels: int = 3) -> int:
@@ -234,6 +355,8 @@ def halo(*, measure: str = "laplacian_energy", window: int = 9, levels: int = 3)
 
 __all__ = [
     "FOCUS_MEASURES",
+    "Workspace",
+    "focus_into",
     "halo",
     "laplacian_energy",
     "multiscale_laplacian",

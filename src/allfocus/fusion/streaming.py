@@ -54,10 +54,10 @@ from allfocus._core.validate import (
 )
 from allfocus.filters.guided import box_mean
 from allfocus.filters.pyramid import collapse_laplacian_pyramid, laplacian_pyramid, max_levels
-from allfocus.focus.measures import FOCUS_MEASURES
+from allfocus.focus.measures import FOCUS_MEASURES, Workspace, focus_into
 from allfocus.focus.measures import halo as _measure_halo
 from allfocus.fusion import FUSION_METHODS
-from allfocus.fusion._common import check_int, check_positive, finish
+from allfocus.fusion._common import check_int, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,10 @@ STREAMING_METHODS: tuple[str, ...] = ("depthmap", "pyramid")
 
 _BORDER = cv2.BORDER_REFLECT  # as filters.guided
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=FLOAT)  # as _core.validate.luminance
-_BAND = 128  # rows per band: a band's temporaries stay in cache
+_BAND = 128  # most rows per band
+_BAND_PIXELS = 1 << 18  # pixels per band (fewer rows for wide frames): temporaries stay small
+_LUMA_ROWS = 16  # rows of a colour frame converted to float at a time (in cache)
+_LABEL_BAND = 256  # rows per band of the small-region labelling
 _MEASURE_BAND = 256  # the focus measure's halo is recomputed per band: longer bands
 _GRID = 8  # band windows start on multiples of this (the pyramid grid of multiscale measures)
 _EMPTY = np.uint16(np.iinfo(np.uint16).max)  # an empty neighbour slot
@@ -87,6 +90,18 @@ def row_bands(rows: int, size: int = _BAND) -> list[tuple[int, int]]:
     return [(r, min(r + size, rows)) for r in range(0, rows, size)]
 
 
+def band_rows(cols: int) -> int:
+    """Rows per band for frames ``cols`` wide: about ``_BAND_PIXELS`` pixels, 16 to ``_BAND``.
+
+    Examples
+    --------
+    >>> band_rows(64), band_rows(3000), band_rows(6000)
+    (128, 80, 40)
+    """
+    rows = _BAND_PIXELS // max(int(cols), 1)
+    return int(min(_BAND, max(16, rows - rows % 8)))
+
+
 def band_window(start: int, stop: int, halo: int, rows: int, grid: int = 1) -> tuple[int, int]:
     """Rows a band needs to be computed exactly: ``halo`` either side, clipped to the image.
 
@@ -101,6 +116,12 @@ def band_window(start: int, stop: int, halo: int, rows: int, grid: int = 1) -> t
 def _run(pool: Executor, func: Callable[[tuple[int, int]], None], bands: list) -> None:
     for _ in pool.map(func, bands):  # consume to re-raise worker exceptions
         pass
+
+
+def _clip_rows(array: NDArray[np.float32], band: tuple[int, int]) -> None:
+    """Clip rows ``band`` of ``array`` to [0, 1] in place (as fusion._common.finish)."""
+    rows = array[band[0] : band[1]]
+    np.clip(rows, 0.0, 1.0, out=rows)
 
 
 def _store_dtype(dtype: np.dtype) -> np.dtype:
@@ -220,14 +241,16 @@ class _Nearby:
             self._padded = cv2.copyMakeBorder(self.labels, r, r, r, r, cv2.BORDER_REPLICATE)
         width = self._padded.shape[1]
         flat = self._padded.ravel()
-        rows, cols = np.nonzero(between)
-        want = index[rows, cols]
-        base = (rows + self.offset + self.reach) * width + cols + self.reach
+        # flat indices (np.nonzero of a 2-D array is several times slower)
+        at = np.flatnonzero(between)
+        rows = at // between.shape[1]
+        want = index.ravel()[at]
+        base = at + rows * (2 * self.reach) + (self.offset + self.reach) * width + self.reach
         hit = np.zeros(want.shape, dtype=bool)
         for dy in range(-self.reach, self.reach + 1):
             for dx in range(-self.reach, self.reach + 1):
                 hit |= flat[base + (dy * width + dx)] == want
-        found[rows, cols] = hit
+        found.ravel()[at] = hit
         return found
 
 
@@ -236,7 +259,13 @@ def _mask(array: NDArray[np.bool_]) -> NDArray[np.uint8]:
     return np.ascontiguousarray(array).view(np.uint8)
 
 
-def clean_labels(labels: NDArray[np.integer], *, min_size: int) -> NDArray[np.uint16]:
+def clean_labels(
+    labels: NDArray[np.integer],
+    *,
+    min_size: int,
+    pool: Executor | None = None,
+    scratch: tuple[NDArray[np.float32], NDArray[np.int32]] | None = None,
+) -> NDArray[np.uint16]:
     """:func:`allfocus.fusion.depthmap.remove_small_regions`, several times faster.
 
     The same regions are found (4-connected pixels of one label smaller than
@@ -248,12 +277,26 @@ def clean_labels(labels: NDArray[np.integer], *, min_size: int) -> NDArray[np.ui
     :func:`scipy.ndimage.distance_transform_edt` does: a few percent of the
     merged pixels, well under 0.1 % of the image.
 
+    The regions are labelled in bands of rows with ``min_size - 1`` rows of
+    context either side, on ``pool`` when given: a region of fewer than
+    ``min_size`` pixels spans fewer rows than that, so a band sees every
+    small region that touches it whole, and a region cut by the band's
+    window is at least ``min_size`` pixels inside it. The result is the
+    same as labelling the whole map at once.
+
     Parameters
     ----------
     labels : (M, N) ndarray of int
         Frame indices, below 65535.
     min_size : int
         Smallest region kept, in pixels.
+    pool : concurrent.futures.Executor, optional
+        Runs the bands (scikit-image releases the GIL); in this thread if
+        not given.
+    scratch : (float32 array, int32 array), optional
+        Contiguous arrays of the map's shape that the distance transform
+        may write into (its distances and nearest pixels); fresh ones if
+        not given.
 
     Returns
     -------
@@ -264,19 +307,38 @@ def clean_labels(labels: NDArray[np.integer], *, min_size: int) -> NDArray[np.ui
     labels = np.asarray(labels).astype(np.uint16, copy=False)
     if min_size <= 1:
         return labels
-    regions = connected(labels, connectivity=1, background=int(_EMPTY))
-    sizes = np.bincount(regions.ravel())
-    small = (sizes < min_size)[regions]
-    del regions, sizes
+    rows = labels.shape[0]
+    small = np.empty(labels.shape, dtype=bool)
+
+    def band(rng: tuple[int, int]) -> None:
+        r0, r1 = rng
+        lo, hi = band_window(r0, r1, min_size - 1, rows)
+        regions = connected(labels[lo:hi], connectivity=1, background=int(_EMPTY))
+        sizes = np.bincount(regions.ravel())
+        small[r0:r1] = (sizes < min_size)[regions[r0 - lo : r1 - lo]]
+
+    bands = row_bands(rows, _LABEL_BAND)
+    if pool is None:
+        for rng in bands:
+            band(rng)
+    else:
+        _run(pool, band, bands)
     if not small.any() or small.all():
         return labels
     # distance to the nearest zero pixel (a large region), with that pixel's
     # index among the zero pixels in scan order
+    dist, nearest = scratch if scratch is not None else (None, None)
     _, nearest = cv2.distanceTransformWithLabels(
-        small.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, labelType=cv2.DIST_LABEL_PIXEL
+        small.view(np.uint8),
+        cv2.DIST_L2,
+        cv2.DIST_MASK_PRECISE,
+        dst=dist,
+        labels=nearest,
+        labelType=cv2.DIST_LABEL_PIXEL,
     )
+    at = np.flatnonzero(small)
     out = labels.copy()
-    out[small] = labels[~small][nearest[small] - 1]
+    out.ravel()[at] = labels[~small][nearest.ravel()[at] - 1]
     return out
 
 
@@ -296,7 +358,8 @@ class _DepthmapStream:
         self.min_region = check_int("min_region", min_region, minimum=0)
         self.radius = check_int("refine_radius", refine_radius, minimum=0)
         self.eps = check_positive("refine_eps", refine_eps)
-        self.measure = FOCUS_MEASURES.get(measure)
+        FOCUS_MEASURES.get(measure)  # unknown names raise, listing the valid ones
+        self.measure = measure
         self.halo = _measure_halo(measure=measure, window=self.window)
         # How far a frame that wins a pixel is remembered around it: the
         # guided filter's reach (two chained boxes), or one pixel for the
@@ -308,21 +371,24 @@ class _DepthmapStream:
         plane = (rows, cols)
         self.rows, self.color = rows, frame.ndim == 3
         self.store = _store_dtype(frame.dtype)
-        self.bands = row_bands(rows)
+        self.bands = row_bands(rows, band_rows(cols))
         self.measure_bands = row_bands(rows, _MEASURE_BAND)
-        self.best = np.empty(plane, dtype=FLOAT)
+        # The best, the previous frame's and this frame's scores in one block:
+        # at the end it holds the distance transform of the cleanup and then
+        # the fused colour image (fresh memory would cost a page fault per 4 KiB).
+        self._planes = np.empty((3, *plane), dtype=FLOAT)
+        self.best, self.last, self.score = self._planes
         self.worst = np.empty(plane, dtype=FLOAT)
         self.prev = np.zeros(plane, dtype=FLOAT)  # score of frame label - 1
         self.next = np.zeros(plane, dtype=FLOAT)  # score of frame label + 1
-        self.last = np.empty(plane, dtype=FLOAT)  # the previous frame's scores
-        self.score = np.empty(plane, dtype=FLOAT)  # this frame's scores
         self.win = np.zeros(plane, dtype=bool)
         self.label = np.zeros(plane, dtype=np.uint16)
         self._scratch = threading.local()
         self.value = np.empty(frame.shape, dtype=self.store)
         if self.reach:
             # Two neighbour slots: index and pixel values of frames chosen nearby.
-            self.slots = [np.full(plane, _EMPTY, dtype=np.uint16) for _ in range(2)]
+            # (set to _EMPTY by the first frame's bands, on the thread pool)
+            self.slots = [np.empty(plane, dtype=np.uint16) for _ in range(2)]
             self.slot_values = [np.zeros(frame.shape, dtype=self.store) for _ in range(2)]
             side = 2 * self.reach + 1
             self.kernel = np.ones((side, side), dtype=np.uint8)
@@ -356,7 +422,8 @@ class _DepthmapStream:
         grown = cv2.dilate(self.win[lo:hi].view(np.uint8), self.kernel)[r0 - lo : r1 - lo]
         near = grown.view(bool) & ~win  # frame k won within reach, not here
         # frame k took this pixel and the pixel's previous frame is still near
-        kept = win & nearby.has(np.where(win, label, _EMPTY))
+        # (np.where with a scalar is slow: the label where won, else _EMPTY)
+        kept = win & nearby.has(np.maximum(label, (~win).view(np.uint8) * _EMPTY))
         old_value = self.value[rows]
         for slot, values in zip(self.slots, self.slot_values, strict=True):
             index = slot[rows]
@@ -371,24 +438,34 @@ class _DepthmapStream:
             cv2.copyTo(old_value, _mask(take), values[rows])
             kept &= ~take
 
-    def _buffer(self, name: str, shape: tuple[int, ...]) -> NDArray[np.float32]:
-        """A float32 scratch array of this thread, reused from band to band."""
-        cache = self._scratch.__dict__
-        buf = cache.get(name)
-        if buf is None or buf.shape != shape:
-            buf = cache[name] = np.empty(shape, dtype=FLOAT)
-        return buf
+    def _work(self) -> Workspace:
+        """This thread's scratch arrays, reused from band to band and frame to frame."""
+        work = getattr(self._scratch, "work", None)
+        if work is None:
+            work = self._scratch.work = Workspace()
+        return work
 
-    def _luma(self, part: NDArray, k: int) -> NDArray[np.float32]:
+    def _luma(self, part: NDArray, k: int, work: Workspace) -> NDArray[np.float32]:
         """Luma of frame rows ``part``, as ``luminance(as_float_image(part))`` computes it."""
         if part.dtype.kind != "u":  # floats are checked for NaN, signed ints for negatives
             values = as_float_image(part, name=f"frame {k}")
+        elif self.color and part.shape[-1] >= 3:
+            # scaled and weighted a few rows at a time, in cache
+            luma = work("luma", part.shape[:2])
+            scale = FLOAT(dtype_range(part.dtype))
+            step = _LUMA_ROWS
+            chunk = work("values", (step, *part.shape[1:]))
+            for r in range(0, part.shape[0], step):
+                rgb = part[r : r + step]
+                values = np.divide(rgb, scale, out=chunk[: len(rgb)], dtype=FLOAT)
+                np.matmul(values[..., :3], _LUMA_WEIGHTS, out=luma[r : r + step])
+            return luma
         else:
-            values = self._buffer("values", part.shape)
+            values = work("values", part.shape)
             np.divide(part, FLOAT(dtype_range(part.dtype)), out=values, dtype=FLOAT)
         if not self.color:
             return np.ascontiguousarray(values)
-        luma = self._buffer("luma", part.shape[:2])
+        luma = work("luma", part.shape[:2])
         if values.shape[-1] == 1:
             np.copyto(luma, values[..., 0])
         else:
@@ -401,13 +478,22 @@ class _DepthmapStream:
         def measure(band: tuple[int, int]) -> None:
             r0, r1 = band
             lo, hi = band_window(r0, r1, self.halo, self.rows, _GRID)
-            luma = self._luma(frame[lo:hi], k)
-            score = self.measure(luma, window=self.window)[r0 - lo : r1 - lo]
-            self.score[r0:r1] = score
+            work = self._work()
+            luma = self._luma(frame[lo:hi], k, work)
+            score = focus_into(
+                self.measure,
+                luma,
+                window=self.window,
+                out=self.score[r0:r1],
+                work=work,
+                rows=slice(r0 - lo, r1 - lo),
+            )
             if first:
                 self.best[r0:r1] = score
                 self.worst[r0:r1] = score
                 self.value[r0:r1] = self._stored(frame, slice(r0, r1))
+                for slot in getattr(self, "slots", ()):
+                    slot[r0:r1] = _EMPTY
             else:
                 np.greater(score, self.best[r0:r1], out=self.win[r0:r1])
 
@@ -415,18 +501,26 @@ class _DepthmapStream:
             r0, r1 = band
             rows = slice(r0, r1)
             score, label = self.score[rows], self.label[rows]
-            win = _mask(self.win[rows])
             cv2.copyTo(score, _mask(label == k - 1), self.next[rows])
+            np.minimum(self.worst[rows], score, out=self.worst[rows])
+            # Where frame k wins nowhere within reach of the band nothing else
+            # changes: no label, and so no neighbour slot either.
+            lo, hi = band_window(r0, r1, self.reach, self.rows)
+            if not self.win[lo:hi].any():
+                return
             stored = self._stored(frame, rows)
             if self.reach:
                 self._slots(k, r0, r1, stored)
+            win = _mask(self.win[rows])
             cv2.copyTo(self.last[rows], win, self.prev[rows])
             np.maximum(self.best[rows], score, out=self.best[rows])
             np.maximum(label, win * np.uint16(k), out=label)
             cv2.copyTo(stored, win, self.value[rows])
-            np.minimum(self.worst[rows], score, out=self.worst[rows])
 
         _run(pool, measure, self.measure_bands)
+        # The measure's scratch arrays served every band of the frame; let
+        # them go before the update (memory stays what one band needs).
+        self._scratch = threading.local()
         if not first:
             _run(pool, update, self.bands)
         self.last, self.score = self.score, self.last
@@ -440,46 +534,77 @@ class _DepthmapStream:
         depth, confidence = self.next, self.worst
 
         def maps(band: tuple[int, int]) -> None:
-            # As fusion._common.contrast_confidence and subframe_depth, by bands.
+            # As fusion._common.contrast_confidence and subframe_depth, by bands
+            # (np.where with a scalar is slow: masks and cv2.copyTo instead).
             rows = slice(*band)
             best, worst = self.best[rows], self.worst[rows]
-            idx = raw[rows].astype(np.intp)
+            idx = raw[rows].astype(FLOAT)  # exact: frame indices are below 2**16
             f0, f1, f2 = self.prev[rows], best, self.next[rows]
             curv = f0 - 2.0 * f1 + f2
             inner = (idx > 0) & (idx < num - 1) & (curv < 0)
-            safe = np.where(inner, curv, -1.0)
-            offset = np.where(inner, 0.5 * (f0 - f2) / safe, 0.0)
-            depth[rows] = (idx + np.clip(offset, -0.5, 0.5)).astype(FLOAT)
-            confidence[rows] = (best - worst) / (best + worst + floor)
+            safe = np.full(curv.shape, -1.0, dtype=FLOAT)
+            cv2.copyTo(curv, _mask(inner), safe)
+            offset = np.subtract(f0, f2, out=curv)
+            offset *= FLOAT(0.5)
+            offset /= safe
+            offset *= inner  # 0 (or -0) outside, where safe is -1 and offset finite
+            np.clip(offset, -0.5, 0.5, out=offset)
+            # float32 sums of two float32 values: as rounding the float64 sum
+            np.add(idx, offset, out=depth[rows])
+            total = np.add(best, worst, out=safe)
+            total += floor
+            np.divide(np.subtract(best, worst, out=offset), total, out=confidence[rows])
+            np.clip(confidence[rows], 0.0, 1.0, out=confidence[rows])
 
         _run(pool, maps, self.bands)
         del self.best, self.worst, self.prev, self.next
+        planes = self._planes
+        del self._planes
 
-        labels = clean_labels(raw, min_size=self.min_region)
-        merged = np.nonzero(labels != raw)
-        if merged[0].size:
-            depth[merged] = labels[merged]
-            missing = merged
+        labels = clean_labels(
+            raw,
+            min_size=self.min_region,
+            pool=pool,
+            scratch=(planes[1], planes[2].view(np.int32)),
+        )
+        # flat indices: np.nonzero of a 2-D array is several times slower
+        merged = np.flatnonzero(labels != raw)
+        if merged.size:
+            plane = raw.size
+
+            def flat(array: NDArray) -> NDArray:
+                return array.reshape(plane, -1) if array.ndim == 3 else array.reshape(plane)
+
+            new = flat(labels)[merged]
+            flat(depth)[merged] = new
+            missing = merged.size
             if self.reach:
                 # A pixel of a merged small region takes its new frame's values
                 # from a neighbour slot; the two swap so that the chosen frame
                 # stays first.
-                found = np.zeros(merged[0].size, dtype=bool)
-                new = labels[merged]
+                found = np.zeros(merged.size, dtype=bool)
+                own, own_values = flat(raw), flat(self.value)
                 for slot, values in zip(self.slots, self.slot_values, strict=True):
-                    hit = ~found & (slot[merged] == new)
-                    at = (merged[0][hit], merged[1][hit])
-                    slot[at], raw[at] = raw[at], slot[at]
-                    values[at], self.value[at] = self.value[at], values[at]
+                    hit = ~found & (flat(slot)[merged] == new)
+                    at = merged[hit]
+                    index, values = flat(slot), flat(values)
+                    index[at], own[at] = own[at], index[at]
+                    values[at], own_values[at] = own_values[at], values[at]
                     found |= hit
-                missing = (merged[0][~found], merged[1][~found])
-            if missing[0].size:
-                log.debug("%d merged pixels keep their own frame's values", missing[0].size)
+                missing -= int(np.count_nonzero(found))
+            if missing:
+                log.debug("%d merged pixels keep their own frame's values", missing)
         del merged
 
         if self.radius == 0:
-            return as_float_image(self.value), depth, confidence
-        image = np.empty(self.value.shape, dtype=FLOAT)
+            image = as_float_image(self.value)  # the state itself when float32: not needed again
+            _run(pool, lambda band: _clip_rows(image, band), self.bands)
+            return image, depth, confidence
+        if self.color and self.value.shape[-1] == 3:
+            image = planes.reshape(self.value.shape)  # the block of score planes, reused
+        else:
+            del planes
+            image = np.empty(self.value.shape, dtype=FLOAT)
         _run(pool, lambda band: self._refine(band, labels, raw, image), self.bands)
         return image, depth, confidence
 
@@ -505,28 +630,41 @@ class _DepthmapStream:
         lo, hi = band_window(r0, r1, 2 * radius, self.rows)
         near = labels[lo:hi]
         rows = slice(r0, r1)
-        own_value = as_float_image(self.value[rows])
+        work = self._work()
+        # Every array of the band lives in this thread's workspace (fresh
+        # arrays would cost a page fault per 4 KiB, band after band).
+        values = self._float(self.value[lo:hi], work, "window")
+        own_value = values[r0 - lo : r1 - lo]
+        fused = image[rows]
         if (near == near[0, 0]).all():
-            image[rows] = own_value
+            np.clip(own_value, 0.0, 1.0, out=fused)
             return
         candidates = [own[rows], *(slot[rows] for slot in self.slots)]
-        guide = np.ascontiguousarray(
-            luminance(as_float_image(self.value[lo:hi]), color=color), dtype=FLOAT
-        )
-        mean_i = box_mean(guide, radius)
-        var_i = box_mean(guide * guide, radius) - mean_i * mean_i
-        denom = np.maximum(var_i, 0.0) + FLOAT(self.eps)
-        del var_i
-        weights = [np.zeros(candidates[0].shape, dtype=FLOAT) for _ in candidates]
-        margin = 3 * radius
-        height, width = near.shape
+        if not color:
+            guide = values
+        elif values.shape[-1] == 1:
+            guide = work("guide", near.shape)
+            np.copyto(guide, values[..., 0])
+        else:
+            guide = np.matmul(values[..., :3], _LUMA_WEIGHTS, out=work("guide", near.shape))
         size = (2 * radius + 1, 2 * radius + 1)
-        # Scratch for the filter of each frame, reused for every frame of the
-        # band (fresh temporaries would cost a page fault per 4 KiB).
-        scratch = [np.empty(near.shape, dtype=FLOAT) for _ in range(4)]
 
         def box(src: NDArray, dst: NDArray) -> NDArray:
             return cv2.boxFilter(src, -1, size, dst=dst, normalize=True, borderType=_BORDER)
+
+        # the guide's statistics, as filters.guided._guided_grey
+        mean_i = box(guide, work("mean_i", near.shape))
+        square = np.multiply(guide, guide, out=work("square", near.shape))
+        denom = box(square, work("denom", near.shape))  # the guide's variance, then
+        denom -= np.multiply(mean_i, mean_i, out=square)
+        np.maximum(denom, 0.0, out=denom)
+        denom += FLOAT(self.eps)
+        weights = [work(f"weight{i}", candidates[0].shape) for i in range(len(candidates))]
+        for weight in weights:
+            weight.fill(0.0)
+        margin = 3 * radius
+        height, width = near.shape
+        scratch = [work(f"scratch{i}", near.shape) for i in range(4)]
 
         for k in np.unique(near):
             found = near == k
@@ -553,18 +691,27 @@ class _DepthmapStream:
             out = (slice(top - (r0 - lo), bottom - (r0 - lo)), slice(c, d))
             for index, target in zip(candidates, weights, strict=True):
                 cv2.copyTo(part, _mask(index[out] == k), target[out])
-        del scratch
-        total = np.add(weights[0], weights[1])
+        total = np.add(weights[0], weights[1], out=scratch[0][: r1 - r0])
         total += weights[2]
-        fused = np.multiply(own_value, weights[0][..., None] if color else weights[0])
-        for values, weight in zip(self.slot_values, weights[1:], strict=True):
-            term = as_float_image(values[rows])
-            fused += np.multiply(term, weight[..., None] if color else weight, out=term)
+        np.multiply(own_value, weights[0][..., None] if color else weights[0], out=fused)
+        for slot_values, weight in zip(self.slot_values, weights[1:], strict=True):
+            term = self._float(slot_values[rows], work, "term")
+            term = np.multiply(
+                term, weight[..., None] if color else weight, out=work("term", term.shape)
+            )
+            fused += term
         blended = total > 0
         np.maximum(total, FLOAT(1e-6), out=total)
         fused /= total[..., None] if color else total
         cv2.copyTo(own_value, _mask(~blended), fused)
-        image[rows] = fused
+        np.clip(fused, 0.0, 1.0, out=fused)  # as fusion._common.finish, while in cache
+
+    def _float(self, part: NDArray, work: Workspace, name: str) -> NDArray[np.float32]:
+        """Stored pixel values as float32 in [0, 1], as ``as_float_image(part)`` gives them."""
+        if part.dtype.kind not in "ui":
+            return part  # float32, checked when the frame came in
+        out = work(name, part.shape)
+        return np.divide(part, FLOAT(dtype_range(part.dtype)), out=out, dtype=FLOAT)
 
 
 # ---------------------------------------------------------------------- pyramid
@@ -651,7 +798,7 @@ class _PyramidStream:
         if not self.best:  # a one-level pyramid is just the average
             plane = image.shape[:2]
             depth = np.full(plane, (num - 1) / 2, dtype=FLOAT)
-            return image, depth, np.zeros(plane, dtype=FLOAT)
+            return _clipped(image), depth, np.zeros(plane, dtype=FLOAT)
         best, worst = self.best[0], self.worst
         floor = FLOAT(1e-2) * FLOAT(best.mean()) + FLOAT(1e-12)
         confidence = ((best - worst) / (best + worst + floor)).astype(FLOAT)
@@ -661,7 +808,12 @@ class _PyramidStream:
         safe = np.where(inner, curv, -1.0)
         offset = np.where(inner, 0.5 * (self.prev - self.next) / safe, 0.0)
         depth = (idx + np.clip(offset, -0.5, 0.5)).astype(FLOAT)
-        return image, depth, confidence
+        return _clipped(image), depth, _clipped(confidence)
+
+
+def _clipped(array: NDArray) -> NDArray[np.float32]:
+    """``array`` clipped to [0, 1], float32 and contiguous (as fusion._common.finish)."""
+    return np.ascontiguousarray(np.clip(array, 0.0, 1.0), dtype=FLOAT)
 
 
 _STREAMS: dict[str, type] = {"depthmap": _DepthmapStream, "pyramid": _PyramidStream}
@@ -786,8 +938,11 @@ def fuse_streaming(
                 progress(count)
         if count < 2:
             raise InputError(f"a focus stack needs at least 2 frames; got {count}")
+        # float32, contiguous, image and confidence clipped to [0, 1] as
+        # fusion._common.finish makes them (the depth map's state clips them
+        # band by band, in place)
         image, depth, confidence = state.finish(count, pool)
-    result = finish(image, depth, confidence, channel_axis=None, stack_ndim=3)
+    result = FusionResult(image=image, depth=depth, confidence=confidence)
     if channel_axis is not None:
         result.image = np.ascontiguousarray(np.moveaxis(result.image, -1, channel_axis))
     return result

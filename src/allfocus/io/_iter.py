@@ -388,11 +388,13 @@ def _read_jpeg_fast(
     tail = data[-64:].tobytes()
     if b"\xff\xd9" not in tail:  # no end-of-image marker: truncated, let read_image say so
         return None
-    flags = (cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
-    array = cv2.imdecode(data, flags)
+    # OpenCV 4.10+ decodes straight to RGB (libjpeg-turbo's RGB output, no swap pass)
+    rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    mode = (cv2.IMREAD_COLOR if rgb is None else rgb) if color else cv2.IMREAD_GRAYSCALE
+    array = cv2.imdecode(data, mode | cv2.IMREAD_IGNORE_ORIENTATION)
     if array is None:
         return None
-    if color:
+    if color and rgb is None:
         cv2.cvtColor(array, cv2.COLOR_BGR2RGB, dst=array)
     return np.ascontiguousarray(apply_orientation(array, orientation)), icc, exif_bytes
 
