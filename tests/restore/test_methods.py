@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import cv2
 import numpy as np
 import pytest
@@ -18,9 +20,13 @@ from allfocus.restore.psf import disc_psf
 from allfocus.restore.sharpen_ops import sharpening_kernel
 from allfocus.synth import synthetic_stack
 
-METHODS = list_methods()
-#: Methods that change luma only; ``defocus`` also restores colour detail.
-LUMA_ONLY = [m for m in METHODS if m != "defocus"]
+#: ``learned`` needs torch (the ``learned`` extra); tests/nn checks it fails clearly without.
+METHODS = [m for m in list_methods() if m != "learned" or importlib.util.find_spec("torch")]
+#: Methods that change luma only; ``defocus`` and ``learned`` also restore colour detail.
+LUMA_ONLY = [m for m in METHODS if m not in ("defocus", "learned")]
+#: Largest 99th-percentile hue change (degrees) on a single-hue image; the
+#: network's colour output moves hue slightly (docs/deblur.md), all others not.
+HUE_TOLERANCE = {"learned": 5.0}
 SEED_OPERATORS = {
     "kernel3",
     "kernel5",
@@ -104,7 +110,8 @@ def test_hue_unchanged_on_single_hue_image(method, rng):
     hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
     coloured = (hsv[..., 1] > 0.1) & (hsv[..., 2] > 0.05) & (hsv[..., 2] < 0.95)
     assert coloured.mean() > 0.1  # strong kernels push many pixels to black or white
-    assert np.percentile(_hue_difference(image, out)[coloured], 99) < 1.0  # degrees
+    limit = HUE_TOLERANCE.get(method, 1.0)
+    assert np.percentile(_hue_difference(image, out)[coloured], 99) < limit  # degrees
 
 
 @pytest.mark.parametrize("method", LUMA_ONLY)

@@ -55,9 +55,13 @@ def handle_errors() -> Iterator[None]:
 
 @contextmanager
 def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n)``. Silent when quiet or not a TTY."""
+    """A rich progress bar on stderr; yields ``advance(n, total=None)``.
+
+    ``total`` resets the bar's length (for work whose size is known only once
+    it starts). Silent when quiet or not a TTY.
+    """
     if quiet or not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield lambda n=1, total=None: None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -70,4 +74,10 @@ def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Calla
         transient=True,
     ) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1, total: int | None = None) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            progress.advance(task, n)
+
+        yield advance

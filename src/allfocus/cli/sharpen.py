@@ -17,7 +17,10 @@ def sharpen(
     method: Annotated[
         str,
         typer.Option(
-            "--method", "-m", help="defocus (default: per-region deconvolution) or a seed operator."
+            "--method",
+            "-m",
+            help="defocus (default: per-region deconvolution), learned (trained network, "
+            "needs allfocus[learned]) or a seed operator.",
         ),
     ] = "defocus",
     strength: Annotated[
@@ -42,8 +45,10 @@ def sharpen(
                 strength=strength,
                 defocus_map=defocus_map,
                 overwrite=overwrite,
+                progress=lambda done, total: advance(1, total=total),
             )
-            advance(1)
+            if method != "learned":
+                advance(1)
     if not quiet:
         console.print(f"sharpened {image.name} with {method} in {report.seconds:.1f} s")
         console.print(f"wrote {report.output}")

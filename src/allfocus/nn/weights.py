@@ -36,7 +36,8 @@ class WeightSpec:
     input_range : (float, float)
         Expected value range of the input.
     input_channels : int
-        Channels per frame (1: grey; colour images are decided on their luma).
+        Channels per image (GACN: 1, colour stacks are decided on their luma;
+        the deblurring network: 3, RGB).
     licence : str
     record : str
         The Markdown file describing the training run.
@@ -73,6 +74,21 @@ WEIGHTS: dict[str, WeightSpec] = {
             "boundary_filter": True,
         },
         record="gacn_v1.md",
+    ),
+    "deblur_v1": WeightSpec(
+        name="deblur_v1",
+        arch="deblur",
+        file="deblur_v1.pt",
+        sha256="2bf2cb6f7fa1da020ec9d5afeda1ad5dab1e5634c9f29070caacce6b69afba9e",
+        arch_kwargs={
+            "in_channels": 3,
+            "width": 24,
+            "enc_blocks": (1, 1, 2),
+            "middle_blocks": 2,
+            "dec_blocks": (1, 1, 1),
+        },
+        input_channels=3,
+        record="deblur_v1.md",
     ),
 }
 

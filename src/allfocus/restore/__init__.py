@@ -45,7 +45,7 @@ class SharpenResult:
 
 
 # Explicit imports fill the registry (no folder scanning).
-from allfocus.restore import contrast, defocus, sharpen_ops  # noqa: E402, F401
+from allfocus.restore import contrast, defocus, learned, sharpen_ops  # noqa: E402, F401
 from allfocus.restore.deconv import (  # noqa: E402
     blur_levels,
     deconvolve_by_map,

@@ -12,6 +12,7 @@ stage without it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,16 @@ def load_deblur_config(path: str | Path) -> DeblurConfig:
     return cfg.validate()
 
 
+class _StepSchedule(torch.optim.lr_scheduler.LambdaLR):
+    """LambdaLR whose checkpoint holds the step only (also read from other schedulers')."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        keep = ("last_epoch", "_step_count", "base_lrs", "_last_lr")
+        state = {k: state_dict[k] for k in keep if k in state_dict}
+        state["lr_lambdas"] = [None] * len(self.lr_lambdas)
+        super().load_state_dict(state)
+
+
 def frequency_l1(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of the real 2-D FFTs (real and imaginary parts)."""
     diff = torch.fft.rfft2(out, norm="ortho") - torch.fft.rfft2(target, norm="ortho")
@@ -149,7 +160,15 @@ def train_deblur(
         model.load_state_dict(torch.load(root / config.init, map_location="cpu", weights_only=True))
     critic = PatchDiscriminator() if config.adversarial else None
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, config.steps, eta_min=config.lr_min)
+    # Cosine decay from lr to lr_min over config.steps, as a function of the step
+    # only (nothing but the step is checkpointed), so a resumed run may change steps.
+    floor = config.lr_min / config.lr
+
+    def lr_factor(step: int) -> float:
+        done = min(step, config.steps) / config.steps
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+    sched = _StepSchedule(optim, lr_factor)
     optim_d = torch.optim.Adam(critic.parameters(), lr=2e-4, betas=(0.5, 0.9)) if critic else None
 
     def step_fn() -> dict[str, float]:
