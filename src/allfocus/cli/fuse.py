@@ -47,6 +47,20 @@ def fuse(
             "Default: automatic, when no alignment or exposure matching needs the whole stack."
         ),
     ] = None,
+    restore: Annotated[
+        bool,
+        typer.Option(
+            help="After fusing, deblur the places where no frame was sharp (useful for 2-3 "
+            "frame stacks)."
+        ),
+    ] = False,
+    restore_method: Annotated[
+        str,
+        typer.Option(
+            help="learned (trained network, needs allfocus[learned]), defocus (classical "
+            "deconvolution) or auto (learned when installed)."
+        ),
+    ] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -61,8 +75,9 @@ def fuse(
             drop_unaligned=drop_unaligned,
             exposure_match=exposure_match,
             streaming="auto" if streaming is None else ("always" if streaming else "never"),
+            restore=restore_method if restore else None,
         )
-        stages = ("read", "align", "exposure", "fuse", "write")
+        stages = ("read", "align", "exposure", "fuse", *(("restore",) if restore else ()), "write")
         with progress_bar(len(stages), "fusing", quiet=quiet) as advance:
 
             def report(stage: str, done: int, total: int) -> None:

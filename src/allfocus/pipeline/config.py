@@ -9,6 +9,7 @@ from allfocus._core.errors import ConfigError
 
 ALIGN_CHOICES = ("auto", "none", "translation", "similarity", "affine", "homography")
 STREAMING_CHOICES = ("auto", "always", "never")
+RESTORE_CHOICES = ("auto", "learned", "defocus")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class FuseConfig:
         exposure matching) or when the stack would not fit in a quarter of
         the memory as float32 (then exposure matching is skipped, with a
         warning); ``"always"`` or ``"never"`` force the choice.
+    restore : str or None
+        After fusion, deblur where no frame was sharp
+        (:func:`allfocus.restore.fused.restore_fused`): ``"learned"`` (the
+        trained network, needs ``allfocus[learned]``), ``"defocus"`` (classical
+        deconvolution), ``"auto"`` (learned when torch is installed, else
+        defocus) or ``None`` (off, the default).
     params : dict
         Extra keyword options passed to the fusion method.
     """
@@ -43,6 +50,7 @@ class FuseConfig:
     drop_unaligned: bool = False
     exposure_match: bool = True
     streaming: str = "auto"
+    restore: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +64,11 @@ class FuseConfig:
         if self.streaming not in STREAMING_CHOICES:
             raise ConfigError(
                 f"streaming must be one of {', '.join(STREAMING_CHOICES)}; got {self.streaming!r}"
+            )
+        if self.restore is not None and self.restore not in RESTORE_CHOICES:
+            raise ConfigError(
+                f"restore must be one of {', '.join(RESTORE_CHOICES)} or None; "
+                f"got {self.restore!r}"
             )
         if self.transforms is not None and self.align == "none":
             raise ConfigError("transforms were given but align is 'none'; drop one of them")

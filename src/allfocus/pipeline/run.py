@@ -100,9 +100,57 @@ def fuse_stack(
     progress("fuse", 0, 1)
     result = fuse(stack, method=config.method, channel_axis=channel_axis, **config.params)
     progress("fuse", 1, 1)
+    result = restore_result(
+        result,
+        config.restore,
+        num_frames=stack.shape[0],
+        channel_axis=channel_axis,
+        stack_ndim=stack.ndim,
+        progress=progress,
+    )
     if names is not None and dropped:
         log.warning("dropped frames: %s", ", ".join(names[i] for i in dropped))
     return result, dropped, model
+
+
+def restore_method(name: str) -> str:
+    """Resolve ``"auto"`` to ``"learned"`` when torch is installed, else ``"defocus"``."""
+    if name != "auto":
+        return name
+    import importlib.util
+
+    return "learned" if importlib.util.find_spec("torch") is not None else "defocus"
+
+
+def restore_result(
+    result: FusionResult,
+    restore: str | None,
+    *,
+    num_frames: int,
+    channel_axis: int | None,
+    stack_ndim: int,
+    progress: Progress | None = None,
+) -> FusionResult:
+    """Apply ``FuseConfig.restore`` to a fusion result (unchanged when ``restore`` is None)."""
+    if restore is None:
+        return result
+    import dataclasses
+
+    from allfocus.restore.fused import restore_fused
+
+    progress = progress or _noop
+    progress("restore", 0, 1)
+    axis = None if channel_axis is None else channel_axis % stack_ndim - 1
+    image, _ = restore_fused(
+        result.image,
+        depth=result.depth,
+        confidence=result.confidence,
+        num_frames=num_frames,
+        method=restore_method(restore),
+        channel_axis=axis,
+    )
+    progress("restore", 1, 1)
+    return dataclasses.replace(result, image=image)
 
 
 def depth_to_image(depth: NDArray, num_frames: int, path: Path) -> tuple[NDArray, type]:
@@ -207,6 +255,14 @@ def _fuse_streaming_files(
             **config.params,
         )
         progress("fuse", n, n)
+        result = restore_result(
+            result,
+            config.restore,
+            num_frames=n,
+            channel_axis=stream.channel_axis,
+            stack_ndim=len(stream.shape) + 1,
+            progress=progress,
+        )
         progress("write", 0, 1)
         _write_outputs(
             result,
@@ -441,6 +497,7 @@ def sharpen_file(
     strength: float = 1.0,
     defocus_map: str | os.PathLike | None = None,
     overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SharpenReport:
     """Sharpen one photo and write it (same IO rules as :func:`fuse_files`).
 
@@ -448,7 +505,8 @@ def sharpen_file(
     its ICC profile and EXIF; an alpha channel is passed through untouched.
     ``defocus_map`` writes the estimated blur radius (pixels) as float32 TIFF,
     or scaled to 0..10 px over the full range of PNG/JPEG; only the
-    ``defocus`` method estimates one.
+    ``defocus`` method estimates one. ``progress(done, total)`` reports the
+    tiles of the ``learned`` method.
     """
     from allfocus import io
     from allfocus._core.errors import InputError
@@ -471,8 +529,9 @@ def sharpen_file(
     alpha = None
     if arr.ndim == 3 and arr.shape[-1] == 4:
         arr, alpha = arr[..., :3], arr[..., 3:]
+    extra = {"progress": progress} if method == "learned" and progress is not None else {}
     result = sharpen(
-        arr, method=method, strength=strength, channel_axis=-1 if arr.ndim == 3 else None
+        arr, method=method, strength=strength, channel_axis=-1 if arr.ndim == 3 else None, **extra
     )
     out = result.image
     if alpha is not None:
