@@ -81,8 +81,11 @@ def test_in_process_batch_reports_bad_stack_and_resumes(stacks, tmp_path):
     bad = outcomes[-1]
     assert "ReadError" in bad.message and "a.png" in bad.message
     assert outcomes[0].frames == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack_0.tif", "stack_1.tif",
-                                                          "stack_2.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "stack_0.tif",
+        "stack_1.tif",
+        "stack_2.tif",
+    ]
     again = fuse_batch(jobs, config=CONFIG)
     assert [o.status for o in again] == ["skipped"] * 3 + ["failed"]
     forced = fuse_batch(jobs[:1], config=CONFIG, overwrite=True)
@@ -115,8 +118,17 @@ def test_cli_batch_exit_codes(stacks, tmp_path, capsys, client):
     from allfocus.cli.app import main
 
     out = tmp_path / "out"
-    args = ["batch", str(stacks), "-o", str(out), "--workers", "2", "--align", "none",
-            "--no-exposure-match"]
+    args = [
+        "batch",
+        str(stacks),
+        "-o",
+        str(out),
+        "--workers",
+        "2",
+        "--align",
+        "none",
+        "--no-exposure-match",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "stack_bad" in err and "3 fused" in err and "1 failed" in err
@@ -125,3 +137,47 @@ def test_cli_batch_exit_codes(stacks, tmp_path, capsys, client):
     assert main(["batch", str(stacks / "stack_0"), *args[2:], *on_cluster]) == 0
     assert "1 skipped" in capsys.readouterr().err
     assert main(["batch", str(tmp_path / "missing"), "-o", str(out)]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_cli_batch_restore_reaches_each_stack(stacks, tmp_path, capsys, client):
+    import allfocus.cli.batch  # noqa: F401  (registers the command until cli/app.py imports it)
+    from allfocus.cli.app import main
+    from allfocus.io import read_image
+
+    common = [
+        str(stacks / "stack_0"),
+        "--scheduler",
+        client.scheduler.address,
+        "--align",
+        "none",
+        "--no-exposure-match",
+        "-q",
+    ]
+    plain, restored = tmp_path / "plain", tmp_path / "restored"
+    assert main(["batch", *common, "-o", str(plain)]) == 0
+    assert (
+        main(["batch", *common, "-o", str(restored), "--restore", "--restore-method", "defocus"])
+        == 0
+    )
+    before = read_image(plain / "stack_0.tif").array
+    after = read_image(restored / "stack_0.tif").array
+    assert after.shape == before.shape and after.dtype == before.dtype
+    assert not np.array_equal(after, before)
+    # the same result as fusing in this process with the same config
+    local = tmp_path / "local"
+    local.mkdir()
+    fuse_batch(
+        plan_batch([stacks / "stack_0"], local),
+        config=FuseConfig(align="none", exposure_match=False, restore="defocus"),
+    )
+    np.testing.assert_array_equal(read_image(local / "stack_0.tif").array, after)
+    capsys.readouterr()
+
+    bad = tmp_path / "bad"
+    assert (
+        main(["batch", *common, "-o", str(bad), "--restore", "--restore-method", "sharpest"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "--restore-method" in err and "'sharpest'" in err and "defocus" in err
+    assert not bad.exists()  # refused before any stack is fused

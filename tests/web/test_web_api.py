@@ -51,6 +51,17 @@ def test_methods_lists_the_registries(client):
     assert (body["sharpen"] is None) == (sharpen_methods() is None)
 
 
+def test_methods_offer_restoration(client):
+    from allfocus.pipeline.config import RESTORE_CHOICES
+
+    restore = client.get("/api/methods").json()["restore"]
+    assert [c["name"] for c in restore["choices"]] == list(RESTORE_CHOICES)
+    assert restore["default"] == "auto"
+    assert all(c["description"] for c in restore["choices"])
+    available = {c["name"]: c["available"] for c in restore["choices"]}
+    assert available["defocus"] and available["auto"]
+
+
 def test_limits_follow_the_settings(make_client):
     client = make_client(max_file_bytes=1234, max_frames=7, max_pixels=99, keep_minutes=5)
     body = client.get("/api/limits").json()
@@ -137,6 +148,55 @@ def test_fuse_job_matches_fuse_files(client, web_stack, tmp_path, wait_job):
         preview = client.get(f"/api/jobs/{job_id}/preview/{which}")
         assert preview.status_code == 200
         assert preview.headers["content-type"] == "image/jpeg"
+
+
+def test_fuse_job_with_restore_matches_fuse_files(client, web_stack, tmp_path, wait_job):
+    fields = {"kind": "fuse", "method": "pyramid", "align": "none"}
+    restored_id = _post(client, _files(web_stack), restore="defocus", **fields).json()["id"]
+    plain_id = _post(client, _files(web_stack), restore="off", **fields).json()["id"]
+
+    restored = wait_job(client, restored_id)
+    assert restored["state"] == "done", restored
+    assert restored["restore"] == "defocus"
+    assert restored["info"]["restore"] == "defocus"
+    plain = wait_job(client, plain_id)
+    assert plain["state"] == "done", plain
+    assert plain["restore"] is None and plain["info"]["restore"] is None
+
+    reference = tmp_path / "reference.png"
+    config = FuseConfig(method="pyramid", align="none", restore="defocus")
+    fuse_files(web_stack, reference, config=config)
+    got = client.get(f"/api/jobs/{restored_id}/result").content
+    np.testing.assert_array_equal(_decode(got, ".png", tmp_path), read_image(reference).array)
+    without = _decode(client.get(f"/api/jobs/{plain_id}/result").content, ".png", tmp_path)
+    assert not np.array_equal(without, read_image(reference).array)
+
+
+def test_restore_stage_is_reported_in_order(web_stack, tmp_path):
+    seen = []
+    info = tasks.run_fuse(
+        tmp_path,
+        web_stack,
+        frame_counts=[1] * len(web_stack),
+        names={p.name: p.name for p in web_stack},
+        method="pyramid",
+        align="none",
+        restore="defocus",
+        report=lambda stage, fraction: seen.append((stage, fraction)),
+    )
+    assert info["restore"] == "defocus"
+    stages = [stage for stage, _ in seen]
+    assert stages.index("restore") > stages.index("fuse")
+    assert stages.index("write") > stages.index("restore")
+    fractions = [fraction for _, fraction in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_restore_is_off_by_default(client, web_stack, wait_job):
+    job_id = _post(client, _files(web_stack), method="pyramid", align="none").json()["id"]
+    job = client.get(f"/api/jobs/{job_id}").json()
+    assert job["restore"] is None
+    assert wait_job(client, job_id)["info"]["restore"] is None
 
 
 def test_frames_are_ordered_naturally_by_their_names(client, web_stack, wait_job):
@@ -270,6 +330,22 @@ def test_unknown_alignment(client, web_stack):
     response = _post(client, _files(web_stack), align="sideways")
     assert response.status_code == 422
     assert "align must be one of" in response.json()["detail"]
+
+
+def test_unknown_restore_method(client, web_stack):
+    response = _post(client, _files(web_stack), restore="sharpest")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "restore must be off or one of auto, learned, defocus" in detail
+    assert "'sharpest'" in detail
+    assert _job_folders(client) == []
+
+
+def test_restore_is_for_fusion_only(client, web_stack):
+    response = _post(client, _files(web_stack[:1]), kind="sharpen", restore="defocus")
+    assert response.status_code == 422
+    assert "fusion jobs only" in response.json()["detail"]
+    assert _job_folders(client) == []
 
 
 def test_unknown_kind(client, web_stack):

@@ -41,6 +41,20 @@ def batch(
     exposure_match: Annotated[
         bool, typer.Option(help="Match frame brightness before fusing.")
     ] = True,
+    restore: Annotated[
+        bool,
+        typer.Option(
+            help="After fusing, deblur the places where no frame was sharp (useful for 2-3 "
+            "frame stacks), as `fuse --restore`."
+        ),
+    ] = False,
+    restore_method: Annotated[
+        str,
+        typer.Option(
+            help="learned (trained network, needs allfocus[learned]), defocus (classical "
+            "deconvolution) or auto (learned when installed)."
+        ),
+    ] = "auto",
     suffix: Annotated[
         str, typer.Option(help="Output format, by extension: .tif, .png or .jpg.")
     ] = ".tif",
@@ -55,11 +69,23 @@ def batch(
     reported and the others go on. Exit code 0 when every stack is fused or
     skipped, 2 when some failed.
     """
+    from allfocus._core.errors import ConfigError
     from allfocus.parallel.batch import connect, fuse_batch, local_client, plan_batch
     from allfocus.pipeline import FuseConfig
+    from allfocus.pipeline.config import RESTORE_CHOICES
 
     with handle_errors():
-        config = FuseConfig(method=method, align=align, exposure_match=exposure_match)
+        if restore_method not in RESTORE_CHOICES:  # checked even without --restore
+            raise ConfigError(
+                f"--restore-method must be one of {', '.join(RESTORE_CHOICES)}; "
+                f"got {restore_method!r}"
+            )
+        config = FuseConfig(
+            method=method,
+            align=align,
+            exposure_match=exposure_match,
+            restore=restore_method if restore else None,
+        )
         jobs = plan_batch(inputs, outdir, suffix=suffix)
         outdir.mkdir(parents=True, exist_ok=True)
         opened = connect(scheduler) if scheduler else local_client(workers)

@@ -212,7 +212,8 @@ def fuse_batch(
         Where to run: one task per stack on this client's cluster. ``None``
         runs the stacks one after another in this process (no Dask needed).
     config : FuseConfig, optional
-        Method, alignment and exposure options for every stack.
+        Method, alignment, exposure and restoration (``restore``) options for
+        every stack.
     overwrite : bool
         Fuse stacks whose output exists instead of skipping them.
     progress : callable, optional

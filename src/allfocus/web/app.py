@@ -2,10 +2,10 @@
 
 API (all JSON unless noted; errors are ``{"detail": message}``):
 
-- ``GET /api/methods``: fusion and sharpening methods, alignment choices.
+- ``GET /api/methods``: fusion and sharpening methods, alignment and restore choices.
 - ``GET /api/limits``: upload limits and how long results are kept.
-- ``POST /api/jobs``: multipart files plus ``kind``, ``method``, ``align``
-  -> 202 ``{"id": ...}``.
+- ``POST /api/jobs``: multipart files plus ``kind``, ``method``, ``align``,
+  ``restore`` -> 202 ``{"id": ...}``.
 - ``GET /api/jobs/{id}``: ``state``, ``stage``, ``progress``, ``error``, ``info``.
 - ``DELETE /api/jobs/{id}``: forget a job and delete its files.
 - ``GET /api/jobs/{id}/result?format=png|tiff|jpeg``: the image (a download).
@@ -46,6 +46,7 @@ from allfocus.web.tasks import (
     PREVIEW_FILES,
     RESULT_FILES,
     fusion_methods,
+    restore_choices,
     sharpen_methods,
 )
 from allfocus.web.uploads import receive_upload
@@ -188,7 +189,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.get("/api/methods")
     async def methods() -> dict[str, Any]:
-        """Methods and alignment choices the page offers."""
+        """Methods, alignment and restoration choices the page offers."""
         from allfocus.pipeline.config import ALIGN_CHOICES
 
         fuse_items, fuse_default = fusion_methods()
@@ -197,6 +198,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "fuse": {"methods": fuse_items, "default": fuse_default},
             "sharpen": None if sharpen is None else {"methods": sharpen[0], "default": sharpen[1]},
             "align": {"choices": list(ALIGN_CHOICES), "default": "auto"},
+            "restore": restore_choices(),
         }
 
     @app.get("/api/limits")

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 KINDS = ("fuse", "sharpen")
 #: Form fields a job accepts besides the files.
-FIELDS = ("kind", "method", "align")
+FIELDS = ("kind", "method", "align", "restore")
+#: Values of the ``restore`` field that leave restoration off (the default).
+RESTORE_OFF = ("", "off")
 
 
 class _Cancelled(Exception):
@@ -54,6 +56,7 @@ class Job:
     inputs: list[Path]
     frame_counts: list[int]
     names: dict[str, str]
+    restore: str | None = None
     state: str = "queued"
     stage: str = "queued"
     progress: float = 0.0
@@ -73,6 +76,7 @@ class Job:
             "kind": self.kind,
             "method": self.method,
             "align": self.align if self.kind == "fuse" else None,
+            "restore": self.restore if self.kind == "fuse" else None,
             "state": self.state,
             "stage": self.stage,
             "progress": round(self.progress, 3),
@@ -116,7 +120,8 @@ def build_job(job_id: str, folder: Path, upload: Upload, settings: WebSettings) 
     Raises
     ------
     UploadRejected
-        422 for a missing, unknown or invalid option, a file that is not a
+        422 for a missing, unknown or invalid option (``restore`` given for a
+        sharpening job included), a file that is not a
         JPEG, PNG or TIFF image, fewer than two frames for a stack or more
         than one photo to sharpen; 413 for too many frames or pixels.
     """
@@ -138,15 +143,21 @@ def build_job(job_id: str, folder: Path, upload: Upload, settings: WebSettings) 
         raise UploadRejected("no files were uploaded; choose the photos of a focus stack")
 
     align = fields.get("align") or "auto"
+    restore = parse_restore(fields.get("restore"))
     if kind == "fuse":
         from allfocus.pipeline import FuseConfig
 
         method = fields.get("method") or fusion_methods()[1]
         try:
-            FuseConfig(method=method, align=align)
+            FuseConfig(method=method, align=align, restore=restore)
         except AllfocusError as exc:
             raise UploadRejected(str(exc)) from None
     else:
+        if restore is not None:
+            raise UploadRejected(
+                "restore applies to fusion jobs only (kind=fuse); sharpening already "
+                "deblurs the whole photo"
+            )
         available = sharpen_methods()
         if available is None:
             raise UploadRejected("sharpening a single photo is not available in this build")
@@ -206,7 +217,37 @@ def build_job(job_id: str, folder: Path, upload: Upload, settings: WebSettings) 
         inputs=inputs,
         frame_counts=frame_counts,
         names=names,
+        restore=restore,
     )
+
+
+def parse_restore(value: str | None) -> str | None:
+    """The ``restore`` form field as :attr:`allfocus.pipeline.FuseConfig.restore`.
+
+    Missing, empty or ``"off"`` is ``None`` (no restoration); otherwise one of
+    :data:`allfocus.pipeline.config.RESTORE_CHOICES`.
+
+    Raises
+    ------
+    UploadRejected
+        422 for any other value.
+
+    Examples
+    --------
+    >>> parse_restore(None) is None, parse_restore("off") is None
+    (True, True)
+    >>> parse_restore("defocus")
+    'defocus'
+    """
+    from allfocus.pipeline.config import RESTORE_CHOICES
+
+    if value is None or value in RESTORE_OFF:
+        return None
+    if value not in RESTORE_CHOICES:
+        raise UploadRejected(
+            f"restore must be off or one of {', '.join(RESTORE_CHOICES)}; got {value[:40]!r}"
+        )
+    return value
 
 
 class JobManager:
@@ -339,6 +380,7 @@ class JobManager:
                     names=job.names,
                     method=job.method,
                     align=job.align,
+                    restore=job.restore,
                     report=report,
                 )
             else:

@@ -35,6 +35,14 @@ _FUSE_STAGES = {
     "fuse": (0.6, 0.9),
     "write": (0.9, 0.95),
 }
+#: The same with restoration (``FuseConfig.restore``) after fusion.
+_FUSE_RESTORE_STAGES = {**_FUSE_STAGES, "fuse": (0.6, 0.75), "restore": (0.75, 0.9)}
+#: What each ``restore`` choice does, for the page.
+_RESTORE_DESCRIPTIONS = {
+    "auto": "the learned network when it is installed, else classical deconvolution",
+    "learned": "a trained deblurring network (needs allfocus[learned])",
+    "defocus": "classical deconvolution of the estimated blur",
+}
 _PREVIEW_QUALITY = 90
 
 # Viridis at nine evenly spaced points; the depth preview interpolates them.
@@ -75,6 +83,32 @@ def sharpen_methods() -> tuple[list[dict[str, str]], str] | None:
     return items, DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
 
 
+def restore_choices() -> dict[str, Any]:
+    """The ``restore`` options of a fusion job, for ``GET /api/methods``.
+
+    ``choices`` lists ``{name, description, available}`` (``learned`` is
+    available when torch is installed; ``auto`` and ``defocus`` always are);
+    ``default`` is the method used when restoration is switched on without
+    one. Restoration itself is off unless asked for.
+    """
+    import importlib.util
+
+    from allfocus.pipeline.config import RESTORE_CHOICES
+
+    has_torch = importlib.util.find_spec("torch") is not None
+    return {
+        "choices": [
+            {
+                "name": name,
+                "description": _RESTORE_DESCRIPTIONS.get(name, name),
+                "available": has_torch or name != "learned",
+            }
+            for name in RESTORE_CHOICES
+        ],
+        "default": "auto",
+    }
+
+
 def run_fuse(
     folder: Path,
     inputs: Sequence[Path],
@@ -83,6 +117,7 @@ def run_fuse(
     names: dict[str, str],
     method: str,
     align: str,
+    restore: str | None = None,
     report: Report,
 ) -> dict[str, Any]:
     """Fuse the frames in ``inputs`` (in stack order) and write every output into ``folder``.
@@ -99,6 +134,9 @@ def run_fuse(
         Display name of each input file, keyed by its file name.
     method, align : str
         As :class:`allfocus.pipeline.FuseConfig`.
+    restore : str or None
+        As :attr:`allfocus.pipeline.FuseConfig.restore`: deblur where no frame
+        was sharp with this method (``None``: off).
     report : callable
         ``report(stage, fraction)``; may raise to cancel the job.
 
@@ -106,18 +144,21 @@ def run_fuse(
     -------
     dict
         What the page shows: frame names, dropped frames, alignment model,
-        seconds, image size, whether there is a depth map.
+        restoration method used (``None`` when off), seconds, image size,
+        whether there is a depth map.
     """
     from allfocus import io
     from allfocus.pipeline import FuseConfig, fuse_files
-    from allfocus.pipeline.run import depth_to_image
+    from allfocus.pipeline.run import depth_to_image, restore_method
+
+    stages = _FUSE_STAGES if restore is None else _FUSE_RESTORE_STAGES
 
     def progress(stage: str, done: int, total: int) -> None:
-        low, high = _FUSE_STAGES.get(stage, (None, None))
+        low, high = stages.get(stage, (None, None))
         if low is not None:
             report(stage, low + (high - low) * done / max(total, 1))
 
-    config = FuseConfig(method=method, align=align)
+    config = FuseConfig(method=method, align=align, restore=restore)
     png = folder / RESULT_FILES["png"]
     depth_png = folder / DEPTH_FILES["png"]
     fused = fuse_files(
@@ -136,6 +177,7 @@ def run_fuse(
         "frames": [_display(n, names) for n in fused.frames],
         "dropped": {_display(n, names): why for n, why in fused.dropped.items()},
         "align_model": fused.align_model,
+        "restore": None if restore is None else restore_method(restore),
         "seconds": round(fused.seconds, 2),
         "width": int(result.image.shape[1]),
         "height": int(result.image.shape[0]),

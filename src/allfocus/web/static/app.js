@@ -16,6 +16,7 @@
     align: "Aligning the frames…",
     exposure: "Matching brightness…",
     fuse: "Combining the sharpest parts…",
+    restore: "Deblurring where no frame was sharp…",
     sharpen: "Sharpening…",
     write: "Writing the result…",
     export: "Preparing the downloads…",
@@ -95,6 +96,19 @@
       option.selected = name === state.methods.align.default;
       align.add(option);
     }
+    const restore = state.methods.restore;
+    if (restore) {
+      const select = $("restore-method");
+      for (const m of restore.choices) {
+        const label = m.name + (m.name === restore.default ? " (default)" : "") +
+          (m.available ? "" : " – not installed");
+        const option = new Option(label, m.name);
+        option.title = m.description;
+        option.disabled = !m.available;
+        option.selected = m.name === restore.default;
+        select.add(option);
+      }
+    }
     if (!state.methods.sharpen) {
       const radio = document.querySelector("input[name=kind][value=sharpen]");
       radio.disabled = true;
@@ -117,6 +131,7 @@
     }
     describeMethod();
     $("align-field").hidden = kind() !== "fuse";
+    $("restore-field").hidden = kind() !== "fuse" || !state.methods.restore;
   }
 
   function describeMethod() {
@@ -262,6 +277,9 @@
     form.append("kind", kind());
     form.append("method", $("method").value);
     if (kind() === "fuse") form.append("align", $("align").value);
+    if (kind() === "fuse" && $("restore").checked) {
+      form.append("restore", $("restore-method").value);
+    }
 
     setPhase("progress");
     setProgress(0, "Uploading…");
@@ -356,6 +374,7 @@
       fused ? `Fused ${frames.length} frames with ${job.method}` : `Sharpened with ${job.method}`,
     ];
     if (fused) parts.push(`alignment: ${info.align_model}`);
+    if (fused && info.restore) parts.push(`deblurred (${info.restore})`);
     parts.push(`${info.width} × ${info.height} px`, `${info.seconds} s`);
     $("result-info").textContent = parts.join(" · ");
     const dropped = Object.entries(info.dropped || {});
@@ -557,6 +576,9 @@
     "change", () => { fillMethods(); updateStart(); }));
   $("method").addEventListener("change", describeMethod);
   $("align").addEventListener("change", describeMethod);
+  $("restore").addEventListener("change", (event) => {
+    $("restore-method").disabled = !event.target.checked;
+  });
   $("start").addEventListener("click", start);
   $("cancel").addEventListener("click", cancel);
   $("again").addEventListener("click", again);
