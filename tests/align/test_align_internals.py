@@ -82,8 +82,12 @@ def test_covered_rows_match_pointwise_test(angle, scale, dx, dy, tilt):
     inside = (src >= -1e-6).all(axis=0) & (src[0] <= w - 1 + 1e-6) & (src[1] <= h - 1 + 1e-6)
     expected = inside.reshape(h, w)
     got = (xx >= lo[:, None]) & (xx <= hi[:, None])
-    # Pixels within 1e-6 px of an edge may fall either way.
-    np.testing.assert_array_equal(got, expected)
+    # Pixels within 1e-5 px of an edge may fall either way: compare the others.
+    near = np.zeros(xx.size, bool)
+    for coord, edge in ((src[0], 0.0), (src[0], w - 1.0), (src[1], 0.0), (src[1], h - 1.0)):
+        near |= np.abs(coord - edge) < 1e-5
+    clear = ~near.reshape(h, w)
+    np.testing.assert_array_equal(got[clear], expected[clear])
 
 
 @settings(max_examples=30, deadline=None)
