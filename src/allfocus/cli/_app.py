@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -81,3 +81,21 @@ def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Calla
             progress.advance(task, n)
 
         yield advance
+
+
+#: ``--restore`` of ``fuse`` and ``batch``.
+RestoreFlag = Annotated[
+    bool,
+    typer.Option(
+        help="After fusing, deblur the places where no frame was sharp (useful for 2-3 "
+        "frame stacks)."
+    ),
+]
+#: ``--restore-method`` of ``fuse`` and ``batch``.
+RestoreMethod = Annotated[
+    str,
+    typer.Option(
+        help="learned (trained network, needs allfocus[learned]), defocus (classical "
+        "deconvolution) or auto (learned when installed)."
+    ),
+]

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from allfocus.cli._app import app, console, fail, handle_errors, progress_bar
+from allfocus.cli._app import (
+    RestoreFlag,
+    RestoreMethod,
+    app,
+    console,
+    fail,
+    handle_errors,
+    progress_bar,
+)
 from allfocus.cli.exit_codes import ExitCode
 
 
@@ -41,20 +49,8 @@ def batch(
     exposure_match: Annotated[
         bool, typer.Option(help="Match frame brightness before fusing.")
     ] = True,
-    restore: Annotated[
-        bool,
-        typer.Option(
-            help="After fusing, deblur the places where no frame was sharp (useful for 2-3 "
-            "frame stacks), as `fuse --restore`."
-        ),
-    ] = False,
-    restore_method: Annotated[
-        str,
-        typer.Option(
-            help="learned (trained network, needs allfocus[learned]), defocus (classical "
-            "deconvolution) or auto (learned when installed)."
-        ),
-    ] = "auto",
+    restore: RestoreFlag = False,
+    restore_method: RestoreMethod = "auto",
     suffix: Annotated[
         str, typer.Option(help="Output format, by extension: .tif, .png or .jpg.")
     ] = ".tif",

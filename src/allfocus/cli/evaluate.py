@@ -38,9 +38,7 @@ def evaluate(
                 f"{'colour' if color else 'grey'}; score images of the same kind"
             )
         ref = io.read_image(reference).array if reference is not None else None
-        scores = compute(
-            image, data.frames, reference=ref, channel_axis=-1 if color else None
-        )
+        scores = compute(image, data.frames, reference=ref, channel_axis=-1 if color else None)
     if as_json:
         typer.echo(json.dumps({k: float(v) for k, v in scores.items()}))
     else:

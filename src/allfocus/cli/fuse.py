@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from allfocus.cli._app import app, console, handle_errors, progress_bar
+from allfocus.cli._app import (
+    RestoreFlag,
+    RestoreMethod,
+    app,
+    console,
+    handle_errors,
+    progress_bar,
+)
 
 
 @app.command()
@@ -47,20 +54,8 @@ def fuse(
             "Default: automatic, when no alignment or exposure matching needs the whole stack."
         ),
     ] = None,
-    restore: Annotated[
-        bool,
-        typer.Option(
-            help="After fusing, deblur the places where no frame was sharp (useful for 2-3 "
-            "frame stacks)."
-        ),
-    ] = False,
-    restore_method: Annotated[
-        str,
-        typer.Option(
-            help="learned (trained network, needs allfocus[learned]), defocus (classical "
-            "deconvolution) or auto (learned when installed)."
-        ),
-    ] = "auto",
+    restore: RestoreFlag = False,
+    restore_method: RestoreMethod = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
 ) -> None:

@@ -38,16 +38,20 @@ RECIPES = ("gacn", "synth", "mix")
 _SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
-def load_photos(folders: Sequence[str | Path], *, min_side: int = 128) -> list[NDArray[np.float32]]:
-    """Every image under ``folders`` as a grey float32 array in [0, 1] (sorted by path)."""
+def load_photos(
+    folders: Sequence[str | Path], *, min_side: int = 128, color: bool = False
+) -> list[NDArray[np.float32]]:
+    """Every image under ``folders`` as float32 in [0, 1], grey or RGB (sorted by path)."""
     photos = []
     for folder in folders:
         for path in sorted(Path(folder).rglob("*")):
             if path.suffix.lower() not in _SUFFIXES:
                 continue
-            img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            if img is None or min(img.shape) < min_side:
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
+            if img is None or min(img.shape[:2]) < min_side:
                 continue
+            if color:
+                img = np.ascontiguousarray(img[..., ::-1])
             photos.append(img.astype(np.float32) / 255.0)
     if not photos:
         raise FileNotFoundError(f"no training images found under {list(map(str, folders))}")

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from allfocus.nn.train.datasets import _SUFFIXES, random_crop, random_mask
+from allfocus.nn.train.datasets import load_photos, random_crop, random_mask
 from allfocus.synth import render_stack
 from allfocus.synth.scene import texture
 
@@ -33,18 +33,7 @@ def load_color_photos(
     folders: Sequence[str | Path], *, min_side: int = 128
 ) -> list[NDArray[np.float32]]:
     """Every image under ``folders`` as RGB float32 in [0, 1] (sorted by path)."""
-    photos = []
-    for folder in folders:
-        for path in sorted(Path(folder).rglob("*")):
-            if path.suffix.lower() not in _SUFFIXES:
-                continue
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if img is None or min(img.shape[:2]) < min_side:
-                continue
-            photos.append(np.ascontiguousarray(img[..., ::-1], dtype=np.float32) / 255.0)
-    if not photos:
-        raise FileNotFoundError(f"no training images found under {list(map(str, folders))}")
-    return photos
+    return load_photos(folders, min_side=min_side, color=True)
 
 
 class DeblurSampler:
