@@ -257,3 +257,18 @@ def test_fuse_and_stream_share_the_registry(colour):
     streamed = fuse_streaming(colour.frames, method="pyramid", channel_axis=-1, levels=3)
     whole = fuse(colour.frames, method="pyramid", channel_axis=-1, levels=3, consistency_radius=0)
     np.testing.assert_allclose(streamed.image, whole.image, atol=1e-5)
+
+
+def test_opencv_threads_are_restored(grey):
+    import cv2
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(3)
+        fuse_streaming(grey.frames)
+        assert cv2.getNumThreads() == 3
+        with pytest.raises(ValueError, match="at least 2 frames"):
+            fuse_streaming(grey.frames[:1])
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)

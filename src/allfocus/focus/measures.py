@@ -14,6 +14,8 @@ References
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -151,12 +153,22 @@ class Workspace:
 
     def __init__(self) -> None:
         self._arrays: dict[str, NDArray[np.float32]] = {}
+        self._memory: dict[str, NDArray[np.float32]] = {}
 
     def __call__(self, name: str, shape: tuple[int, ...]) -> NDArray[np.float32]:
-        """The float32 array ``name`` of ``shape`` (uninitialised when new)."""
+        """The float32 array ``name`` of ``shape`` (uninitialised when new).
+
+        A new shape is a view of the memory the name already holds when it
+        is big enough (band windows differ by a few rows from band to band),
+        so a new shape invalidates the arrays given out before under that name.
+        """
         buf = self._arrays.get(name)
         if buf is None or buf.shape != shape:
-            buf = self._arrays[name] = np.empty(shape, dtype=FLOAT)
+            size = math.prod(shape)
+            memory = self._memory.get(name)
+            if memory is None or memory.size < size:
+                memory = self._memory[name] = np.empty(size, dtype=FLOAT)
+            buf = self._arrays[name] = memory[:size].reshape(shape)
         return buf
 
 
