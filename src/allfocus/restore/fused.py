@@ -115,7 +115,7 @@ def restore_fused(
     weight : (M, N) ndarray of float32
         Where (1) and how much the restored image replaced the fused one.
     """
-    from allfocus.restore import estimate_defocus_map, sharpen
+    from allfocus.restore import defocus_sharpen, estimate_defocus_map, sharpen
 
     if method not in RESTORE_CHOICES:
         raise InputError(
@@ -123,11 +123,15 @@ def restore_fused(
         )
     arr, color = prepare_image(image, channel_axis)
     axis = -1 if color else None
-    radius = estimate_defocus_map(arr, channel_axis=axis)
+    if method == "defocus":  # its own blur map is the blur cue: estimate it once
+        restored, radius = defocus_sharpen(arr, channel_axis=axis, **params)
+    else:
+        restored, radius = None, estimate_defocus_map(arr, channel_axis=axis)
     weight = restore_weight(radius, depth=depth, confidence=confidence, num_frames=num_frames)
     if float(weight.max()) <= 0.0:
         return finish_image(arr, channel_axis), weight
-    restored = sharpen(arr, method=method, channel_axis=axis, **params).image
+    if restored is None:
+        restored = sharpen(arr, method=method, channel_axis=axis, **params).image
     w = weight[..., None] if color else weight
     out = arr + w * (restored - arr)
     return finish_image(np.clip(out, 0.0, 1.0).astype(FLOAT), channel_axis), weight
