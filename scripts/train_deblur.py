@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from allfocus.nn.train.deblur import load_deblur_config, train_deblur
-from allfocus.nn.train.report import plot_history, save_weights, weights_fact, write_record
+from allfocus.nn.train.report import finish_run, weights_fact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,24 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = load_deblur_config(args.config)
     result = train_deblur(cfg, root=ROOT, resume=args.resume)
-    model, history = result["model"], result["history"]
-    if cfg.output:
-        out = ROOT / cfg.output
-        digest = save_weights(model, out, half=args.half)
-        logging.info("weights: %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
-    if cfg.loss_plot:
-        plot_history(
-            history,
-            ROOT / cfg.loss_plot,
-            f"{cfg.name}: {result['steps']} steps",
-            [("L1", lambda h: h["l1"]), ("frequency L1", lambda h: h["fft"])],
-            log_scale=True,
-        )
-    if cfg.record and cfg.output:
-        out = ROOT / cfg.output
-        last = history[-1] if history else {}
-        nan = float("nan")
-        facts = [
+    nan = float("nan")
+
+    def facts(model, out: Path, last: dict) -> list[str]:
+        return [
             f"Steps: {result['steps']} of batch {cfg.batch_size} crops of {cfg.data.crop} px, "
             f"{result['seconds'] / 60:.1f} min"
             + (f", starting from `{cfg.init}`." if cfg.init else "."),
@@ -53,14 +39,18 @@ def main(argv: list[str] | None = None) -> int:
             weights_fact(model, out),
             f"Data: {', '.join(cfg.data.folders)} (see `allfocus.nn.train.deblur_data`).",
         ]
-        write_record(
-            ROOT / cfg.record,
-            weights=out,
-            script="scripts/train_deblur.py",
-            config_path=args.config,
-            config=cfg,
-            facts=facts,
-        )
+
+    finish_run(
+        cfg,
+        result,
+        root=ROOT,
+        script="scripts/train_deblur.py",
+        config_path=args.config,
+        series=[("L1", lambda h: h["l1"]), ("frequency L1", lambda h: h["fft"])],
+        facts=facts,
+        half=args.half,
+        log_scale=True,
+    )
     return 0
 
 

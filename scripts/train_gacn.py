@@ -13,7 +13,7 @@ from pathlib import Path
 
 from allfocus.nn.train.config import load_config
 from allfocus.nn.train.loop import train
-from allfocus.nn.train.report import plot_history, save_weights, weights_fact, write_record
+from allfocus.nn.train.report import finish_run, weights_fact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,27 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = load_config(args.config)
     result = train(cfg, root=ROOT, resume=args.resume)
-    model, history = result["model"], result["history"]
-    if cfg.output:
-        out = ROOT / cfg.output
-        digest = save_weights(model, out)
-        logging.info("weights: %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
-    if cfg.loss_plot:
-        plot_history(
-            history,
-            ROOT / cfg.loss_plot,
-            f"{cfg.name}: {result['steps']} steps",
-            [
-                ("total loss", lambda h: h["loss"]),
-                ("Dice loss (initial map)", lambda h: h["dice"]),
-                ("1 - soft Q^AB/F (fused)", lambda h: 1 - h["qabf"]),
-            ],
-        )
-    if cfg.record and cfg.output:
-        out = ROOT / cfg.output
-        last = history[-1] if history else {}
-        nan = float("nan")
-        facts = [
+    nan = float("nan")
+
+    def facts(model, out: Path, last: dict) -> list[str]:
+        return [
             f"Steps: {result['steps']} of batch {cfg.batch_size} pairs "
             f"({result['steps'] * cfg.batch_size} pairs), {result['seconds'] / 60:.1f} min.",
             f"Data: recipe `{cfg.data.recipe}` on crops of {cfg.data.crop} px from "
@@ -59,14 +42,20 @@ def main(argv: list[str] | None = None) -> int:
             "Licence: BSD-3-Clause (trained here; training photos: BSD100, Set5, Set14, "
             "Urban100, McMaster, see each folder's SOURCE.txt).",
         ]
-        write_record(
-            ROOT / cfg.record,
-            weights=out,
-            script="scripts/train_gacn.py",
-            config_path=args.config,
-            config=cfg,
-            facts=facts,
-        )
+
+    finish_run(
+        cfg,
+        result,
+        root=ROOT,
+        script="scripts/train_gacn.py",
+        config_path=args.config,
+        series=[
+            ("total loss", lambda h: h["loss"]),
+            ("Dice loss (initial map)", lambda h: h["dice"]),
+            ("1 - soft Q^AB/F (fused)", lambda h: 1 - h["qabf"]),
+        ],
+        facts=facts,
+    )
     return 0
 
 

@@ -207,7 +207,7 @@ def train_deblur(
         },
         step_fn=step_fn,
         rng=rng,
-        checkpoint=root / config.checkpoint_dir / f"{config.name}_last.pt",
+        root=root,
         resume=resume,
         stop_after=stop_after,
     )

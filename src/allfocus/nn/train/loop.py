@@ -36,7 +36,7 @@ def fit(
     parts: dict[str, Any],
     step_fn: Callable[[], dict[str, float]],
     rng: np.random.Generator,
-    checkpoint: Path,
+    root: Path,
     resume: bool = False,
     stop_after: int | None = None,
 ) -> dict:
@@ -45,8 +45,9 @@ def fit(
     Parameters
     ----------
     config
-        A training config with ``steps``, ``log_every``, ``checkpoint_every``,
-        ``time_limit_min`` and ``to_dict()``.
+        A training config with ``name``, ``steps``, ``log_every``,
+        ``checkpoint_every``, ``checkpoint_dir``, ``time_limit_min`` and
+        ``to_dict()``.
     parts : dict
         Objects with ``state_dict``/``load_state_dict`` saved in the checkpoint
         under their key (model, optimisers, schedulers); ``None`` values are
@@ -55,11 +56,12 @@ def fit(
         One optimisation step; returns the loss terms to log (floats).
     rng : numpy.random.Generator
         The data generator, saved and restored with the torch RNG.
-    checkpoint : Path
-        The ``*_last.pt`` file written every ``checkpoint_every`` steps, at the
-        end and at the time limit.
+    root : Path
+        Folder ``config.checkpoint_dir`` is relative to. The checkpoint
+        ``<checkpoint_dir>/<name>_last.pt`` is written every
+        ``checkpoint_every`` steps, at the end and at the time limit.
     resume : bool
-        Continue from ``checkpoint`` when it exists.
+        Continue from that checkpoint when it exists.
     stop_after : int, optional
         End this call after that many steps in all (schedules keep
         ``config.steps``).
@@ -71,6 +73,7 @@ def fit(
         ``lr`` when an optimiser is in ``parts`` and ``seconds``), ``steps``
         and ``seconds``.
     """
+    checkpoint = root / config.checkpoint_dir / f"{config.name}_last.pt"
     step, history, elapsed = 0, [], 0.0
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
@@ -182,7 +185,7 @@ def train(
         parts={"model": model, "optim": optim, "sched": sched},
         step_fn=step_fn,
         rng=rng,
-        checkpoint=root / config.checkpoint_dir / f"{config.name}_last.pt",
+        root=root,
         resume=resume,
         stop_after=stop_after,
     )

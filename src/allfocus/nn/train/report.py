@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import platform
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from allfocus.nn.train.loop import dumps, sha256
 
-__all__ = ["plot_history", "record_text", "save_weights", "weights_fact", "write_record"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "finish_run",
+    "plot_history",
+    "record_text",
+    "save_weights",
+    "weights_fact",
+    "write_record",
+]
 
 
 def save_weights(model: nn.Module, path: Path, *, half: bool = False) -> str:
@@ -108,3 +119,41 @@ def record_text(
         "",
     ]
     return "\n".join(lines)
+
+
+def finish_run(
+    config: Any,
+    result: dict,
+    *,
+    root: Path,
+    script: str,
+    config_path: Path,
+    series: Sequence[tuple[str, Callable[[dict], float]]],
+    facts: Callable[[nn.Module, Path, dict], list[str]],
+    half: bool = False,
+    log_scale: bool = False,
+) -> None:
+    """After training: weights at ``config.output``, the loss plot, the Markdown record.
+
+    Each is written only when the config names its path (the record also needs
+    the weights). ``facts(model, weights_path, last_history_entry)`` gives the
+    record's bullets after the "Trained" line.
+    """
+    model, history = result["model"], result["history"]
+    out = root / config.output if config.output else None
+    if out is not None:
+        digest = save_weights(model, out, half=half)
+        log.info("weights: %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
+    if config.loss_plot:
+        title = f"{config.name}: {result['steps']} steps"
+        plot_history(history, root / config.loss_plot, title, series, log_scale=log_scale)
+    if config.record and out is not None:
+        last = history[-1] if history else {}
+        write_record(
+            root / config.record,
+            weights=out,
+            script=script,
+            config_path=config_path,
+            config=config,
+            facts=facts(model, out, last),
+        )
