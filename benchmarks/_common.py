@@ -20,8 +20,9 @@ import json, resource, subprocess, sys, time
 t = time.perf_counter()
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 dt = time.perf_counter() - t
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"rc": proc.returncode, "seconds": dt, "peak_mb": peak_kb / 1024,
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": proc.returncode, "seconds": dt, "peak_mb": use.ru_maxrss / 1024,
+                  "user_s": use.ru_utime, "sys_s": use.ru_stime,
                   "stderr": proc.stderr[-2000:]}))
 """
 
@@ -33,14 +34,20 @@ def data_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-def measure(cmd: list[str]) -> dict:
-    """Run ``cmd`` in a child process; return rc, wall seconds and peak resident memory (MB).
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run ``cmd`` in a child process; return rc, wall seconds, peak resident memory (MB)
+    and CPU seconds (``user_s``, ``sys_s``).
 
     The command runs under a small Python wrapper so that its own peak RSS
-    (``RUSAGE_CHILDREN``) is isolated from the benchmark process.
+    (``RUSAGE_CHILDREN``) is isolated from the benchmark process. ``env``
+    adds to (or overrides) this process's environment.
     """
     out = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _MEASURE, *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env} if env else None,
     )
     return json.loads(out.stdout)
 

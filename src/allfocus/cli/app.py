@@ -15,6 +15,9 @@ from allfocus.cli._app import app
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
+    from allfocus._core.memory import retain_freed_memory
+
+    retain_freed_memory()  # before any thread starts: see allfocus._core.memory
     try:
         app(args=argv, prog_name="allfocus", standalone_mode=True)
     except SystemExit as exc:
