@@ -45,6 +45,7 @@ _CHILD = textwrap.dedent(
 
 def _child(**env: str) -> dict:
     environ = {k: v for k, v in os.environ.items() if k != "ALLFOCUS_MALLOC"}
+    environ["NUMPY_MADVISE_HUGEPAGE"] = "0"  # 4 KiB pages either way: faults count pages
     environ.update(env)
     out = subprocess.run(
         [sys.executable, "-c", _CHILD], env=environ, capture_output=True, text=True, check=True
@@ -58,10 +59,31 @@ def test_freed_blocks_are_reused_without_page_faults():
     default = _child(ALLFOCUS_MALLOC="default")
     assert tuned["applied"] is True
     assert default["applied"] is False
-    # by default each 72 MB block is mmap-ed afresh: at least one fault per
-    # 2 MiB huge page, 12 times over; tuned, only the first block faults in
-    assert default["faults"] > 11 * 34
-    assert tuned["faults"] < default["faults"] / 3
+    # by default each 72 MB block is mmap-ed afresh and faulted in page by
+    # page (17 578 pages), 12 times over; tuned, only the first block is
+    assert default["faults"] > 11 * 17_000
+    assert tuned["faults"] < 3 * 17_600
+
+
+@glibc
+def test_numpy_huge_pages_are_turned_off():
+    child = textwrap.dedent(
+        """
+        from allfocus._core.memory import retain_freed_memory
+        try:
+            from numpy._core.multiarray import _set_madvise_hugepage
+        except ImportError:  # NumPy 1.x
+            from numpy.core.multiarray import _set_madvise_hugepage
+        retain_freed_memory()
+        print(_set_madvise_hugepage(False))
+        """
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "ALLFOCUS_MALLOC"}
+    environ.pop("NUMPY_MADVISE_HUGEPAGE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", child], env=environ, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"  # the previous setting: already off
 
 
 def test_idempotent_and_env_opt_out(monkeypatch):

@@ -13,11 +13,21 @@ in the kernel (``perf``: ``clear_page`` and page-fault handling).
 blocks from its heap, to use one heap for all threads, and to keep what is
 freed for reuse. The peak resident memory stays about the same (the blocks
 are reused rather than added to); the memory is returned when the process
-ends. It is process-wide, so the library never calls it on import: the
-``allfocus`` command calls it at start, and batch workers call it in their
-own processes. On other C libraries (macOS, Windows, musl) it does nothing.
-Set ``ALLFOCUS_MALLOC=default`` in the environment to leave the allocator
-as it is.
+ends.
+
+It also stops NumPy from asking for transparent huge pages
+(``madvise(MADV_HUGEPAGE)`` on arrays of 4 MB and more). Right after another
+large process had exited (enfuse, in the benchmark), the kernel compacted
+memory at the page faults for those huge pages, and the system time of a
+10-frame 24 MP run went from about 1 s to 2.4 s; with 4 KiB pages it stays
+near 1 s whatever ran before (``benchmarks/bench_scale.py``).
+
+Both settings are process-wide, so the library never makes them on import:
+the ``allfocus`` command does, at start. A program that fuses big stacks
+through the Python API may call :func:`retain_freed_memory` itself. Dask
+workers are left alone (``distributed`` trims their memory on purpose, to
+watch it). Off glibc (macOS, Windows, musl) nothing changes. Set
+``ALLFOCUS_MALLOC=default`` in the environment to leave both as they are.
 """
 
 from __future__ import annotations
@@ -51,6 +61,18 @@ _SETTINGS = (
 _done: bool | None = None
 
 
+def _no_numpy_huge_pages() -> None:
+    """NumPy's ``NUMPY_MADVISE_HUGEPAGE=0``, at run time (a private NumPy switch)."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage
+        except ImportError:
+            return
+    _set_madvise_hugepage(False)
+
+
 def retain_freed_memory() -> bool:
     """Tune glibc's allocator to reuse large freed blocks (see the module docstring).
 
@@ -60,7 +82,7 @@ def retain_freed_memory() -> bool:
     Returns
     -------
     bool
-        Whether the settings were applied: False off glibc, when
+        Whether the allocator settings were applied: False off glibc, when
         ``ALLFOCUS_MALLOC=default`` is set, or when glibc refused one.
     """
     global _done
@@ -79,6 +101,7 @@ def retain_freed_memory() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     ok = all(mallopt(param, value) == 1 for param, value in _SETTINGS)
+    _no_numpy_huge_pages()
     if not ok:
         log.debug("glibc refused a mallopt setting; the allocator keeps its defaults")
     _done = ok
