@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -427,10 +428,38 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")
 
 
-def run(datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool) -> list[dict]:
+PARTIAL = OUT / "partial.json"
+
+
+def _load_partial(mode: str) -> dict[tuple[str, str], dict]:
+    """Records of an interrupted run of the same mode, by (tool, content digest)."""
+    if not PARTIAL.exists():
+        return {}
+    saved = json.loads(PARTIAL.read_text())
+    if saved.get("mode") != mode:
+        return {}
+    return {(r["tool"], r["digest"]): r for r in saved["records"] if "digest" in r}
+
+
+def _save_partial(mode: str, done: dict[tuple[str, str], dict]) -> None:
+    tmp = PARTIAL.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"mode": mode, "records": list(done.values())}, default=str))
+    tmp.replace(PARTIAL)
+
+
+def run(
+    datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool, resume: bool = False
+) -> list[dict]:
+    """Run every tool on every item; with ``resume``, reuse the runs an interrupted
+    run of the same mode saved (benchmarks/_work/peers/partial.json, written after
+    each item)."""
     records: list[dict] = []
     all_tools = tools
-    done: dict[tuple[str, str], dict] = {}  # (tool, content digest) -> record, for repeats
+    mode = "quick" if quick else "full"
+    # (tool, content digest) -> record, for repeats and for resuming
+    done: dict[tuple[str, str], dict] = _load_partial(mode) if resume else {}
+    if done:
+        print(f"resuming: {len(done)} run(s) of an interrupted {mode} run reused", flush=True)
     for ds in datasets:
         tools = [
             t
@@ -463,8 +492,10 @@ def run(datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool) -
                     "family": tool.family,
                     "learned": tool.learned,
                 }
-                if (tool.name, digest) in done:  # same files seen in another data set
-                    records.append({**done[(tool.name, digest)], **base, "repeat": True})
+                if (tool.name, digest) in done:  # same files seen before, or resumed
+                    prior = done[(tool.name, digest)]
+                    repeat = (prior["dataset"], prior["item"]) != (ds.key, item.name)
+                    records.append({**prior, **base, "repeat": True} if repeat else prior)
                     continue
                 out = folder / f"{_slug(tool.name)}.png"
                 out.unlink(missing_ok=True)
@@ -472,6 +503,7 @@ def run(datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool) -
                 got = measure(cmd)
                 rec = {
                     **base,
+                    "digest": digest,
                     "rc": got["rc"],
                     "seconds": got["seconds"],
                     "peak_mb": got["peak_mb"],
@@ -496,6 +528,7 @@ def run(datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool) -
                     f"{got['peak_mb']:7.0f} MB  {value}",
                     flush=True,
                 )
+            _save_partial(mode, done)
         for label, files in ds.published.items():
             for item in ds.items:
                 if item.name not in files:
@@ -947,8 +980,13 @@ def report(meta: dict, records: list[dict]) -> None:
         else "This is the **full** mode: every item of every data set, every tool."
     )
     command = f"python benchmarks/run_all.py --{meta['mode']}"
+    load_note = ""
+    if "load" in meta:
+        before, after = meta["load"]
+        load_note = f" (load average {before:.1f} at the start, {after:.1f} at the end"
+        load_note += ", resumed after an interruption)" if meta.get("resumed") else ")"
     body = f"""Command: `{command}` on {meta["machine"]}, {meta["date"]};
-{meta["wall_s"] / 60:.1f} minutes in all. {mode_line}
+{meta["wall_s"] / 60:.1f} minutes in all{load_note}. {mode_line}
 
 Versions: {versions}. Every tool reads the same files and writes an 8-bit PNG; no tool
 registers the frames (allfocus `--align none`; openfocus `{" ".join(OPENFOCUS_ARGS)}`), both
@@ -1003,6 +1041,9 @@ def main() -> None:
     parser.add_argument("--tools", nargs="*", help="keep tools whose name contains one of these")
     parser.add_argument("--timeout", type=int, help="seconds per run (default 300 quick, 600 full)")
     parser.add_argument("--report-only", action="store_true", help="rewrite docs from results.json")
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse the runs an interrupted run saved"
+    )
     args = parser.parse_args()
 
     if args.report_only:
@@ -1032,8 +1073,12 @@ def main() -> None:
     if "synthetic" in wanted:
         datasets += synthetic(quick)
     t0 = time.perf_counter()
-    records = run(datasets, found.tools, args.timeout or (300 if quick else 600), quick)
+    load_before = os.getloadavg()[0]
+    timeout = args.timeout or (300 if quick else 600)
+    records = run(datasets, found.tools, timeout, quick, resume=args.resume)
     meta = {
+        "load": [load_before, os.getloadavg()[0]],
+        "resumed": bool(args.resume),
         "mode": "quick" if quick else "full",
         "machine": machine_line(),
         "date": date.today().isoformat(),
@@ -1055,6 +1100,7 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"meta": meta, "records": records}, indent=1, default=str))
+    PARTIAL.unlink(missing_ok=True)
     report(meta, records)
     crops_section(crops(records, meta["files"]), meta)
     print(
