@@ -166,3 +166,12 @@ def test_synth_command(tmp_path):
     assert main(["synth", str(tmp_path / "st"), "-n", "3", "--width", "40", "--height", "30"]) == 0
     names = sorted(p.name for p in (tmp_path / "st").iterdir())
     assert names == ["depth.tif", "frame_00.png", "frame_01.png", "frame_02.png", "sharp.png"]
+
+
+def test_unknown_restore_method_is_exit_2_even_without_restore(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    args = ["fuse", str(synthetic_dir), "-o", str(out), "--restore-method", "sharpest", "-q"]
+    assert main(args) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "sharpest" in err and "defocus" in err
+    assert not out.exists()

@@ -91,11 +91,24 @@ RestoreFlag = Annotated[
         "frame stacks)."
     ),
 ]
+
+
+def _restore_method(value: str) -> str:
+    """Reject an unknown ``--restore-method`` at parse time (exit code 2), with or
+    without ``--restore``: a typo is reported the same way by every command."""
+    from allfocus.pipeline.config import RESTORE_CHOICES
+
+    if value not in RESTORE_CHOICES:
+        raise typer.BadParameter(f"must be one of {', '.join(RESTORE_CHOICES)}; got {value!r}")
+    return value
+
+
 #: ``--restore-method`` of ``fuse`` and ``batch``.
 RestoreMethod = Annotated[
     str,
     typer.Option(
         help="learned (trained network, needs allfocus[learned]), defocus (classical "
-        "deconvolution) or auto (learned when installed)."
+        "deconvolution) or auto (learned when installed).",
+        callback=_restore_method,
     ),
 ]

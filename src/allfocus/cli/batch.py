@@ -65,17 +65,10 @@ def batch(
     reported and the others go on. Exit code 0 when every stack is fused or
     skipped, 2 when some failed.
     """
-    from allfocus._core.errors import ConfigError
     from allfocus.parallel.batch import connect, fuse_batch, local_client, plan_batch
     from allfocus.pipeline import FuseConfig
-    from allfocus.pipeline.config import RESTORE_CHOICES
 
     with handle_errors():
-        if restore_method not in RESTORE_CHOICES:  # checked even without --restore
-            raise ConfigError(
-                f"--restore-method must be one of {', '.join(RESTORE_CHOICES)}; "
-                f"got {restore_method!r}"
-            )
         config = FuseConfig(
             method=method,
             align=align,
