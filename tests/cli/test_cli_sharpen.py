@@ -61,3 +61,34 @@ def test_sharpen_errors(tmp_path, capsys):
     assert "defocus" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
     assert main(["sharpen", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.png")]) == 3
+
+
+def test_keep_colours_keeps_the_photos_colour_differences(tmp_path, capsys):
+    import pytest
+
+    pytest.importorskip("torch")
+    from allfocus._core.validate import luminance
+
+    src = _photo(tmp_path, bits=16)
+    own, kept = tmp_path / "own.tif", tmp_path / "kept.tif"
+    base = ["sharpen", str(src), "-m", "learned", "-q", "-o"]
+    assert main([*base, str(own)]) == 0
+    assert main([*base, str(kept), "--keep-colours"]) == 0
+    photo = io.read_image(src).array.astype(np.float64) / 65535
+    out_own, out_kept = (io.read_image(p).array.astype(np.float64) / 65535 for p in (own, kept))
+
+    def hue_shift(img):
+        # angle between the colour-difference vectors (R-Y, G-Y, B-Y) of img and the photo
+        a = img - luminance(img, color=True)[..., None]
+        b = photo - luminance(photo, color=True)[..., None]
+        cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+        return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+    # only the luma moves (and saturation where a colour would leave the
+    # gamut): hue stays the photo's, up to 16-bit rounding, unlike the
+    # network's own colour
+    coloured = np.linalg.norm(photo - luminance(photo, color=True)[..., None], axis=-1) > 0.05
+    assert coloured.mean() > 0.2
+    kept_shift = np.percentile(hue_shift(out_kept)[coloured], 99)
+    own_shift = np.percentile(hue_shift(out_own)[coloured], 99)
+    assert kept_shift < 0.5 < own_shift

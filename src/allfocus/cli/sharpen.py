@@ -30,6 +30,14 @@ def sharpen(
         Path | None,
         typer.Option(help="Also write the estimated blur radius map (TIFF: pixels)."),
     ] = None,
+    keep_colours: Annotated[
+        bool,
+        typer.Option(
+            help="learned method: change only the brightness detail and keep the photo's "
+            "colours exactly (the network's own colour may move hue by a few degrees). "
+            "The other methods always do this."
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -44,6 +52,7 @@ def sharpen(
                 method=method,
                 strength=strength,
                 defocus_map=defocus_map,
+                keep_colours=keep_colours,
                 overwrite=overwrite,
                 progress=lambda done, total: advance(1, total=total),
             )

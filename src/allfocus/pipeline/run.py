@@ -496,6 +496,7 @@ def sharpen_file(
     method: str = "defocus",
     strength: float = 1.0,
     defocus_map: str | os.PathLike | None = None,
+    keep_colours: bool = False,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> SharpenReport:
@@ -506,7 +507,9 @@ def sharpen_file(
     ``defocus_map`` writes the estimated blur radius (pixels) as float32 TIFF,
     or scaled to 0..10 px over the full range of PNG/JPEG; only the
     ``defocus`` method estimates one. ``progress(done, total)`` reports the
-    tiles of the ``learned`` method.
+    tiles of the ``learned`` method. ``keep_colours`` makes the ``learned``
+    method change only the luma, so the input's hue is kept exactly (the
+    other methods always work on the luma).
     """
     from allfocus import io
     from allfocus._core.errors import InputError
@@ -529,7 +532,11 @@ def sharpen_file(
     alpha = None
     if arr.ndim == 3 and arr.shape[-1] == 4:
         arr, alpha = arr[..., :3], arr[..., 3:]
-    extra = {"progress": progress} if method == "learned" and progress is not None else {}
+    extra: dict = {}
+    if method == "learned":
+        extra["chroma"] = not keep_colours
+        if progress is not None:
+            extra["progress"] = progress
     result = sharpen(
         arr, method=method, strength=strength, channel_axis=-1 if arr.ndim == 3 else None, **extra
     )
