@@ -42,13 +42,15 @@ class Tool:
     """One fusion method of one program.
 
     ``name`` is the row label (``allfocus depthmap``, ``openfocus dct``),
-    ``family`` the program, ``argv(frames, out)`` the command line.
+    ``family`` the program, ``argv(frames, out)`` the command line, and
+    ``suffix`` the output format it is asked to write (8-bit either way).
     """
 
     name: str
     family: str
     argv: Callable[[list[Path], Path], list[str]] = field(repr=False, compare=False)
     learned: bool = False
+    suffix: str = ".png"
 
     @property
     def short(self) -> str:
@@ -114,7 +116,10 @@ def _enfuse(into: Discovery) -> None:
     def argv(frames: list[Path], out: Path) -> list[str]:
         return [exe, *ENFUSE_ARGS, f"--output={out}", *map(str, frames)]
 
-    into.tools.append(Tool("enfuse", "enfuse", argv))
+    # TIFF, not PNG: enfuse 4.2's PNG writer stops with "known incorrect sRGB
+    # profile" (libpng's check of the ICC profile it copies from the input) on
+    # some Lytro and MFIFB JPEGs, and writes nothing.
+    into.tools.append(Tool("enfuse", "enfuse", argv, suffix=".tif"))
 
 
 def _openfocus(into: Discovery) -> None:

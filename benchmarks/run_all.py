@@ -431,33 +431,62 @@ def _slug(text: str) -> str:
 PARTIAL = OUT / "partial.json"
 
 
-def _load_partial(mode: str) -> dict[tuple[str, str], dict]:
-    """Records of an interrupted run of the same mode, by (tool, content digest)."""
-    if not PARTIAL.exists():
-        return {}
-    saved = json.loads(PARTIAL.read_text())
-    if saved.get("mode") != mode:
-        return {}
-    return {(r["tool"], r["digest"]): r for r in saved["records"] if "digest" in r}
+def _load_partial(mode: str) -> tuple[dict[tuple[str, str], dict], float]:
+    """Successful runs of an interrupted run of the same mode (or, when it
+    finished, of the last run of that mode), by (tool, content digest), and
+    the wall time that run had taken.
+
+    Failed runs are left out, so resuming runs them again.
+    """
+    records: list[dict] = []
+    wall = 0.0
+    if PARTIAL.exists():
+        saved = json.loads(PARTIAL.read_text())
+        if saved.get("mode") == mode:
+            records, wall = saved["records"], saved.get("wall_s", 0.0)
+    elif RESULTS.exists():
+        saved = json.loads(RESULTS.read_text())
+        if saved["meta"].get("mode") == mode:
+            records = [r for r in saved["records"] if not r.get("repeat")]
+            wall = saved["meta"].get("wall_s", 0.0)
+    done = {
+        (r["tool"], r["digest"]): r
+        for r in records
+        if "digest" in r and "error" not in r and Path(r.get("out", "")).exists()
+    }
+    return done, wall if done else 0.0
+
+
+_START = time.perf_counter()
+_PRIOR_WALL = 0.0  # wall time of the runs a resumed invocation reuses
+
+
+def _elapsed() -> float:
+    """Wall time of this benchmark, earlier invocations it resumes included."""
+    return _PRIOR_WALL + time.perf_counter() - _START
 
 
 def _save_partial(mode: str, done: dict[tuple[str, str], dict]) -> None:
     tmp = PARTIAL.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"mode": mode, "records": list(done.values())}, default=str))
+    body = {"mode": mode, "wall_s": _elapsed(), "records": list(done.values())}
+    tmp.write_text(json.dumps(body, default=str))
     tmp.replace(PARTIAL)
 
 
 def run(
     datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool, resume: bool = False
 ) -> list[dict]:
-    """Run every tool on every item; with ``resume``, reuse the runs an interrupted
-    run of the same mode saved (benchmarks/_work/peers/partial.json, written after
-    each item)."""
+    """Run every tool on every item; with ``resume``, reuse the successful runs an
+    interrupted run of the same mode saved (benchmarks/_work/peers/partial.json,
+    written after each item), or those of the last finished run of that mode."""
     records: list[dict] = []
     all_tools = tools
     mode = "quick" if quick else "full"
     # (tool, content digest) -> record, for repeats and for resuming
-    done: dict[tuple[str, str], dict] = _load_partial(mode) if resume else {}
+    global _PRIOR_WALL
+    done: dict[tuple[str, str], dict] = {}
+    if resume:
+        done, _PRIOR_WALL = _load_partial(mode)
     if done:
         print(f"resuming: {len(done)} run(s) of an interrupted {mode} run reused", flush=True)
     for ds in datasets:
@@ -497,7 +526,7 @@ def run(
                     repeat = (prior["dataset"], prior["item"]) != (ds.key, item.name)
                     records.append({**prior, **base, "repeat": True} if repeat else prior)
                     continue
-                out = folder / f"{_slug(tool.name)}.png"
+                out = folder / f"{_slug(tool.name)}{tool.suffix}"
                 out.unlink(missing_ok=True)
                 cmd = ["timeout", "-k", "10", str(timeout), *tool.argv(item.frames, out)]
                 got = measure(cmd)
@@ -984,7 +1013,9 @@ def report(meta: dict, records: list[dict]) -> None:
     if "load" in meta:
         before, after = meta["load"]
         load_note = f" (load average {before:.1f} at the start, {after:.1f} at the end"
-        load_note += ", resumed after an interruption)" if meta.get("resumed") else ")"
+        load_note += ")"
+        if meta.get("resumed"):
+            load_note += " (resumed: runs of an earlier invocation reused; time includes theirs)"
     body = f"""Command: `{command}` on {meta["machine"]}, {meta["date"]};
 {meta["wall_s"] / 60:.1f} minutes in all{load_note}. {mode_line}
 
@@ -1042,7 +1073,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, help="seconds per run (default 300 quick, 600 full)")
     parser.add_argument("--report-only", action="store_true", help="rewrite docs from results.json")
     parser.add_argument(
-        "--resume", action="store_true", help="reuse the runs an interrupted run saved"
+        "--resume",
+        action="store_true",
+        help="reuse the successful runs of an interrupted (else the last) run of this mode",
     )
     args = parser.parse_args()
 
@@ -1072,17 +1105,16 @@ def main() -> None:
                 datasets += [d for d in build(data, quick) if d.key in wanted]
     if "synthetic" in wanted:
         datasets += synthetic(quick)
-    t0 = time.perf_counter()
     load_before = os.getloadavg()[0]
     timeout = args.timeout or (300 if quick else 600)
     records = run(datasets, found.tools, timeout, quick, resume=args.resume)
     meta = {
         "load": [load_before, os.getloadavg()[0]],
-        "resumed": bool(args.resume),
+        "resumed": _PRIOR_WALL > 0,
         "mode": "quick" if quick else "full",
         "machine": machine_line(),
         "date": date.today().isoformat(),
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": _elapsed(),
         "versions": found.versions,
         "skipped": found.skipped,
         "datasets": [
