@@ -21,7 +21,7 @@ def touch(folder: Path, *names: str) -> list[Path]:
 
 
 def test_extensions():
-    assert set(IMAGE_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+    assert set(IMAGE_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dib"}
 
 
 def test_natural_key_orders_numbers_by_value():

@@ -246,7 +246,7 @@ def test_empty_file(tmp_path):
 
 def test_not_an_image(tmp_path):
     (tmp_path / "notes.jpg").write_text("hello, not a picture")
-    with pytest.raises(ReadError, match=r"notes\.jpg.*not a JPEG, PNG or TIFF"):
+    with pytest.raises(ReadError, match=r"notes\.jpg.*not a JPEG, PNG, TIFF or BMP"):
         read_image(tmp_path / "notes.jpg")
 
 

@@ -270,12 +270,31 @@ def test_too_many_pixels_are_rejected(make_client, web_stack):
     assert _job_folders(client) == []
 
 
+def test_bmp_frames_fuse_as_their_png_originals(client, web_stack, tmp_path, wait_job):
+    from PIL import Image
+
+    bmps = []
+    for path in web_stack:
+        bmp = tmp_path / (path.stem + ".bmp")
+        Image.open(path).save(bmp)
+        bmps.append(bmp)
+    fields = {"kind": "fuse", "method": "depthmap", "align": "none"}
+    from_bmp = _post(client, _files(bmps), **fields)
+    from_png = _post(client, _files(web_stack), **fields)
+    assert from_bmp.status_code == from_png.status_code == 202, from_bmp.text
+    wait_job(client, from_bmp.json()["id"])
+    wait_job(client, from_png.json()["id"])
+    a = client.get(f"/api/jobs/{from_bmp.json()['id']}/result?format=png").content
+    b = client.get(f"/api/jobs/{from_png.json()['id']}/result?format=png").content
+    assert _decode(a, ".png", tmp_path).tolist() == _decode(b, ".png", tmp_path).tolist()
+
+
 def test_non_image_file_is_rejected(client, web_stack):
     files = [*_files(web_stack[:2]), ("files", ("notes.txt", b"just some text", "text/plain"))]
     response = _post(client, files)
     assert response.status_code == 422
     detail = response.json()["detail"]
-    assert "'notes.txt' is not a JPEG, PNG or TIFF image" in detail
+    assert "'notes.txt' is not a JPEG, PNG, TIFF or BMP image" in detail
     assert _job_folders(client) == []
 
 

@@ -163,7 +163,7 @@ def test_page_shows_a_rejected_file(sync_playwright, server, tmp_path):
             page.click("#start")
             page.wait_for_selector("#message", state="visible")
             message = page.inner_text("#message")
-            assert "'notes.txt' is not a JPEG, PNG or TIFF image" in message
+            assert "'notes.txt' is not a JPEG, PNG, TIFF or BMP image" in message
             assert page.is_visible("#step-options")
         finally:
             browser.close()

@@ -302,11 +302,13 @@ def clean_labels(
     The same regions are found (4-connected pixels of one label smaller than
     ``min_size``), in one pass for all labels (:func:`skimage.measure.label`)
     instead of one pass per label, and each of their pixels takes the label
-    of the nearest pixel of a large enough region, by exact Euclidean
-    distance, from OpenCV's distance transform. Where several large pixels
-    are equally near (and differ in label) OpenCV may pick another one than
-    :func:`scipy.ndimage.distance_transform_edt` does: a few percent of the
-    merged pixels, well under 0.1 % of the image.
+    of the nearest pixel of a large enough region, from OpenCV's distance
+    transform. Asked for the nearest pixel, OpenCV uses its 5x5 chamfer
+    approximation of the Euclidean distance rather than the exact transform
+    (OpenCV documents labels only for masks of 3 and 5), so where large
+    pixels are nearly or exactly equally near (and differ in label) it may
+    pick another one than :func:`scipy.ndimage.distance_transform_edt` does:
+    a few percent of the merged pixels, well under 0.1 % of the image.
 
     The regions are labelled in bands of rows with ``min_size - 1`` rows of
     context either side, on ``pool`` when given: a region of fewer than

@@ -1,4 +1,4 @@
-"""Reading focus stacks and writing results: JPEG, PNG and TIFF, 8 and 16 bit.
+"""Reading focus stacks and writing results: JPEG, PNG and TIFF, 8 and 16 bit (BMP read too).
 
 The only place in allfocus that touches image files. Frames come back in
 their native dtype (``uint8``, ``uint16`` or ``float32``) with EXIF

@@ -15,7 +15,6 @@ import tifffile
 from numpy.typing import NDArray
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
-from PIL.PngImagePlugin import PngImageFile
 
 from allfocus._core.errors import AllfocusError, InputError, ReadError
 from allfocus.io._metadata import (
@@ -26,7 +25,15 @@ from allfocus.io._metadata import (
     icc_fits,
 )
 from allfocus.io._paths import find_frames
-from allfocus.io._read import _ICC_TAG, MAX_PIXELS, _check_pixels, _sniff, _tiff_pixels, read_image
+from allfocus.io._read import (
+    _ICC_TAG,
+    _PILLOW_OPENERS,
+    MAX_PIXELS,
+    _check_pixels,
+    _sniff,
+    _tiff_pixels,
+    read_image,
+)
 from allfocus.io._stack import _check_sizes, _common_channels, _common_dtype, _convert
 
 _END = object()
@@ -293,8 +300,7 @@ def _upright(height: int, width: int, orientation: int) -> tuple[int, int]:
 
 
 def _probe_pillow(path: Path, kind: str, header: bytes, *, max_pixels: int) -> _Spec:
-    opener = JpegImageFile if kind == "jpeg" else PngImageFile
-    with opener(path) as im:
+    with _PILLOW_OPENERS[kind](path) as im:
         _check_pixels(path, im.height, im.width, max_pixels)
         rows, cols = _upright(im.height, im.width, exif_orientation(im.getexif()))
         dtype, channels = _pillow_layout(im, kind, header)

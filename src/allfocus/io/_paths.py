@@ -10,7 +10,7 @@ from pathlib import Path
 
 from allfocus._core.errors import InputError, ReadError
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dib")
 """File extensions read from folders and glob patterns (compared case-insensitively)."""
 
 _GLOB_CHARS = frozenset("*?[")

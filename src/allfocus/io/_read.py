@@ -1,4 +1,4 @@
-"""Read one image file (JPEG, PNG, TIFF) into an upright array plus its metadata."""
+"""Read one image file (JPEG, PNG, TIFF, BMP) into an upright array plus its metadata."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from numpy.typing import NDArray
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageFile
+from PIL.BmpImagePlugin import BmpImageFile
 from PIL.JpegImagePlugin import JpegImageFile
 from PIL.PngImagePlugin import PngImageFile
 
@@ -34,6 +35,16 @@ _ICC_TAG = 34675  # TIFF InterColorProfile
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
+_BMP_SIGNATURE = b"BM"
+
+# Pillow plugin class of each format read by Pillow. They are used directly
+# (not through ``Image.open``) so that Pillow's own, lower pixel limit does not
+# pre-empt ``max_pixels``, which is checked from the header before decoding.
+_PILLOW_OPENERS: dict[str, type[ImageFile.ImageFile]] = {
+    "jpeg": JpegImageFile,
+    "png": PngImageFile,
+    "bmp": BmpImageFile,
+}
 
 
 @dataclass
@@ -63,7 +74,7 @@ class ImageData:
 
 
 def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> ImageData:
-    """Read a JPEG, PNG or TIFF file (the first page of a multi-page TIFF).
+    """Read a JPEG, PNG, TIFF or BMP file (the first page of a multi-page TIFF).
 
     Parameters
     ----------
@@ -81,7 +92,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
     Raises
     ------
     ReadError
-        If the file is missing, empty, not a JPEG/PNG/TIFF, truncated or
+        If the file is missing, empty, not a JPEG/PNG/TIFF/BMP, truncated or
         damaged, or stores pixels of an unsupported kind.
     InputError
         If the image has more than ``max_pixels`` pixels, or a floating-point
@@ -100,6 +111,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
     then carries an sRGB profile. Float TIFFs are returned as float32 without
     rescaling. For TIFF files the EXIF block is rebuilt from the descriptive
     tags of the first page (camera, date, author, EXIF and GPS sub-IFDs).
+    BMP files (decoded by Pillow: 1-, 4-, 8-bit grey or palette, 16/24-bit
+    RGB, 32-bit RGB or RGBA) carry no EXIF, so they are taken as upright.
 
     Examples
     --------
@@ -177,8 +190,10 @@ def _sniff(path: Path) -> tuple[str, bytes]:
         return "png", header
     if header[:4] in _TIFF_SIGNATURES:
         return "tiff", header
+    if header.startswith(_BMP_SIGNATURE):
+        return "bmp", header
     raise ReadError(
-        f"{name!r} is not a JPEG, PNG or TIFF image (unrecognised content); "
+        f"{name!r} is not a JPEG, PNG, TIFF or BMP image (unrecognised content); "
         "convert it to one of these formats"
     )
 
@@ -193,21 +208,17 @@ def _check_pixels(path: Path, height: int, width: int, max_pixels: int) -> None:
         )
 
 
-# --------------------------------------------------------------------- JPEG, PNG
+# ---------------------------------------------------------------- JPEG, PNG, BMP
 
 
 def _read_pillow(path: Path, kind: str, header: bytes, *, max_pixels: int) -> ImageData:
-    # The plugin classes are used directly so that Pillow's own, lower pixel
-    # limit does not pre-empt ``max_pixels``, which is checked before decoding.
-    opener = JpegImageFile if kind == "jpeg" else PngImageFile
-    with opener(path) as im:
+    with _PILLOW_OPENERS[kind](path) as im:
         _check_pixels(path, im.height, im.width, max_pixels)
         icc = im.info.get("icc_profile") or None
         exif = im.getexif()
         orientation = exif_orientation(exif)
         exif_bytes = exif_to_bytes(exif)
-        bit_depth, color_type = header[24], header[25]
-        if kind == "png" and bit_depth == 16 and color_type in (2, 4, 6):
+        if kind == "png" and header[24] == 16 and header[25] in (2, 4, 6):
             array = _decode_png16(path)
         else:
             array, icc = _pillow_pixels(im, icc)

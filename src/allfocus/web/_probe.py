@@ -19,10 +19,11 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "tiff"),
     (b"II+\x00", "tiff"),
     (b"MM\x00+", "tiff"),
+    (b"BM", "bmp"),
 )
 
 #: File extension of each format, used for the generated file names.
-EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
+EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "bmp": ".bmp"}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Probe:
     Attributes
     ----------
     kind : str
-        ``"jpeg"``, ``"png"`` or ``"tiff"``.
+        ``"jpeg"``, ``"png"``, ``"tiff"`` or ``"bmp"``.
     width, height : int
         Size of the largest frame, in pixels.
     frames : int
@@ -59,7 +60,7 @@ def probe(path: Path, name: str) -> Probe:
     Raises
     ------
     ReadError
-        If the file is empty, not a JPEG, PNG or TIFF, or its header is damaged.
+        If the file is empty, not a JPEG, PNG, TIFF or BMP, or its header is damaged.
     """
     with open(path, "rb") as fp:
         head = fp.read(32)
@@ -68,7 +69,7 @@ def probe(path: Path, name: str) -> Probe:
     kind = sniff(head)
     if kind is None:
         raise ReadError(
-            f"{name!r} is not a JPEG, PNG or TIFF image (unrecognised content); "
+            f"{name!r} is not a JPEG, PNG, TIFF or BMP image (unrecognised content); "
             "convert it to one of these formats"
         )
     try:
@@ -86,11 +87,9 @@ def probe(path: Path, name: str) -> Probe:
 def _probe_pillow(path: Path, kind: str) -> Probe:
     # The plugin classes are opened directly (as allfocus.io does) so that
     # Pillow's own decompression-bomb limit does not pre-empt ``max_pixels``.
-    from PIL.JpegImagePlugin import JpegImageFile
-    from PIL.PngImagePlugin import PngImageFile
+    from allfocus.io._read import _PILLOW_OPENERS
 
-    opener = JpegImageFile if kind == "jpeg" else PngImageFile
-    with opener(path) as im:
+    with _PILLOW_OPENERS[kind](path) as im:
         width, height = im.size
     return Probe(kind, int(width), int(height), 1)
 

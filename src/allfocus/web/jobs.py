@@ -122,7 +122,7 @@ def build_job(job_id: str, folder: Path, upload: Upload, settings: WebSettings) 
     UploadRejected
         422 for a missing, unknown or invalid option (``restore`` given for a
         sharpening job included), a file that is not a
-        JPEG, PNG or TIFF image, fewer than two frames for a stack or more
+        JPEG, PNG, TIFF or BMP image, fewer than two frames for a stack or more
         than one photo to sharpen; 413 for too many frames or pixels.
     """
     from allfocus.io import natural_key

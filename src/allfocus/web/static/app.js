@@ -85,7 +85,7 @@
     }
     const L = state.limits;
     $("limits-text").textContent =
-      `JPEG, PNG or TIFF · up to ${formatBytes(L.max_file_bytes)} per file · ` +
+      `JPEG, PNG, TIFF or BMP · up to ${formatBytes(L.max_file_bytes)} per file · ` +
       `up to ${L.max_frames} frames`;
     $("keep").textContent = String(L.keep_minutes);
     $("version").textContent = L.version || "";
