@@ -21,7 +21,7 @@ when absent:
 
 Pairs are scored with Q^AB/F, NMI, Q_Y, Q_CB, SF and AG from allfocus.metrics
 (one implementation for everyone). BMP inputs are converted to PNG first (the
-same lossless file for every tool) because allfocus does not read BMP.
+same lossless file for every tool: enfuse and openfocus handle BMP unevenly).
 
 ``--quick`` (default) takes small subsets (5 Lytro pairs, 5 MFIFB pairs, 1 classic
 pair, the smallest real stack, 1 synthetic scene per frame count; the slow
@@ -180,7 +180,7 @@ class Dataset:
 def _lossless(path: Path) -> Path:
     """The file itself, or a PNG copy when its content is not JPEG, PNG or TIFF.
 
-    allfocus reads only those three (MFIFB has BMP files, two of them named .jpg).
+    Every tool reads those three (MFIFB has BMP files, two of them named .jpg).
     """
     from PIL import Image
 
