@@ -21,7 +21,7 @@ when absent:
 
 Pairs are scored with Q^AB/F, NMI, Q_Y, Q_CB, SF and AG from allfocus.metrics
 (one implementation for everyone). BMP inputs are converted to PNG first (the
-same lossless file for every tool: enfuse and openfocus handle BMP unevenly).
+same lossless file for every tool, whatever formats each one reads).
 
 ``--quick`` (default) takes small subsets (5 Lytro pairs, 5 MFIFB pairs, 1 classic
 pair, the smallest real stack, 1 synthetic scene per frame count; the slow
