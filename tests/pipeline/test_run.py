@@ -75,3 +75,26 @@ def test_streaming_refuses_what_it_cannot_do():
         FuseConfig(streaming="always", align="none", method="guided")
     with pytest.raises(ConfigError, match="streaming must be"):
         FuseConfig(streaming="sometimes")
+
+
+def test_stack_too_big_for_memory_is_refused_with_a_way_out(synthetic_dir, tmp_path, monkeypatch):
+    from allfocus.pipeline import run
+
+    frames = [str(synthetic_dir / "frame_*.png")]
+    out = tmp_path / "out.png"
+    monkeypatch.setattr(run, "_memory_available", lambda: 1 << 20)  # 1 MiB free
+    with pytest.raises(InputError, match="--align none") as aligned:
+        fuse_files(frames, out)
+    assert "GiB of memory" in str(aligned.value) and "frames of" in str(aligned.value)
+    with pytest.raises(InputError, match="--method depthmap"):
+        fuse_files(frames, out, config=FuseConfig(align="none", method="guided"))
+    assert not out.exists()
+    # frame by frame it fits: no alignment, exposure matching off
+    report = fuse_files(frames, out, config=FuseConfig(align="none", exposure_match=False))
+    assert out.exists() and report.result.image.ndim == 3
+
+
+def test_memory_available_is_positive():
+    from allfocus.pipeline import run
+
+    assert run._memory_available() > 0

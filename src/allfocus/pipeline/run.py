@@ -199,6 +199,60 @@ def _memory_bytes() -> int:
         return 8 << 30
 
 
+def _memory_available() -> int:
+    """Memory a new allocation can get now: MemAvailable plus free swap (Linux), else
+    the physical memory."""
+    try:
+        fields = {}
+        with open("/proc/meminfo") as fp:
+            for line in fp:
+                key, value = line.split(":", 1)
+                fields[key] = int(value.split()[0]) * 1024
+        return fields["MemAvailable"] + fields.get("SwapFree", 0)
+    except (OSError, KeyError, ValueError):
+        return _memory_bytes()
+
+
+#: Peak memory of in-memory alignment and fusion, in multiples of the stack as
+#: float32 (measured: 10 colour frames, ``--align auto``, 3.5x; see docs/scaling.md).
+_IN_MEMORY_FACTOR = 3.5
+
+
+def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> None:
+    """Refuse, with a way out, an in-memory fusion that would run out of memory.
+
+    The operating system would otherwise kill the process part-way, with no
+    message; the frame headers tell the size before anything is decoded.
+    """
+    from allfocus import io
+    from allfocus._core.errors import InputError
+    from allfocus.fusion.streaming import STREAMING_METHODS
+
+    with io.iter_frames(frame_paths) as stream:
+        num, shape = len(stream), stream.shape
+    channels = shape[2] if len(shape) == 3 else 1
+    need = int(_IN_MEMORY_FACTOR * num * shape[0] * shape[1] * channels * 4)
+    have = _memory_available()
+    if need <= have:
+        return
+    size = f"{num} frames of {shape[1]}x{shape[0]}"
+    if config.method not in STREAMING_METHODS:
+        way = (
+            f"method {config.method!r} needs every frame at once: use --method depthmap "
+            "(or pyramid), which can fuse frame by frame"
+        )
+    else:
+        way = (
+            "alignment needs every frame at once: if the frames need no alignment (tripod, "
+            "microscope stage, or aligned beforehand) use --align none, which fuses frame "
+            "by frame in memory that does not grow with the number of frames"
+        )
+    raise InputError(
+        f"{size} need about {need / 2**30:.1f} GiB of memory to fuse in memory, and "
+        f"{have / 2**30:.1f} GiB are available; {way}; or fuse the stack in smaller parts"
+    )
+
+
 def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
     """Decide whether to fuse frame by frame (see :class:`FuseConfig`)."""
     from allfocus import io
@@ -345,6 +399,7 @@ def fuse_files(
             progress=progress,
             start=start,
         )
+    _check_fits_in_memory(config, frame_paths)
     progress("read", 0, 1)
     data = io.read_stack(frame_paths)
     progress("read", 1, 1)
