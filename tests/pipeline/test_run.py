@@ -98,3 +98,31 @@ def test_memory_available_is_positive():
     from allfocus.pipeline import run
 
     assert run._memory_available() > 0
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_streaming_matches_exposure_like_the_in_memory_path(tmp_path, bits):
+    from allfocus import io
+    from allfocus.metrics import psnr
+
+    s = synthetic_stack((96, 128), 4, rng=3, max_radius=4.0)
+    y, x = np.mgrid[0:96, 0:128] / 128.0
+    drift = [0.8, 1.0, 1.0, 1.15 * (1.0 - 0.2 * ((x - 0.5) ** 2 + (y - 0.4) ** 2))]
+    dtype = np.uint8 if bits == 8 else np.uint16
+    for k, (frame, gain) in enumerate(zip(s.frames, drift, strict=True)):
+        shaded = np.clip(
+            frame * np.asarray(gain)[..., None] if np.ndim(gain) else frame * gain, 0, 1
+        )
+        io.write_image(tmp_path / f"f{k}.png", shaded, dtype=dtype)
+    frames = [str(tmp_path / "f*.png")]
+
+    def run(streaming: str, exposure: bool) -> np.ndarray:
+        cfg = FuseConfig(align="none", exposure_match=exposure, streaming=streaming)
+        return fuse_files(frames, None, config=cfg).result.image
+
+    memory = run("never", True)
+    streamed = run("always", True)
+    unmatched = run("always", False)
+    assert psnr(streamed, memory, channel_axis=-1) > 45
+    # matching mattered: without it the result is far from the matched one
+    assert psnr(unmatched, memory, channel_axis=-1) < psnr(streamed, memory, channel_axis=-1) - 10

@@ -15,11 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError
-from allfocus._core.validate import FLOAT, check_stack, luminance
+from allfocus._core.validate import FLOAT, check_stack, dtype_range, luminance
 from allfocus.fusion._common import check_int, check_positive
 
 #: Pixels darker than this (or brighter than 1 - this) carry no ratio information.
 _DARK = 0.02
+_APPLY_ROWS = 256  # rows of a full-size gain field computed at a time
 
 
 def _design(shape: tuple[int, int], degree: int) -> NDArray[np.float64]:
@@ -48,6 +49,85 @@ def _robust_polyfit(
         t = resid / (4.685 * scale)
         robust = np.where(np.abs(t) < 1.0, (1.0 - t * t) ** 2, 0.0)
     return coef
+
+
+def _polynomial_field(
+    coef: NDArray[np.float64], degree: int, shape: tuple[int, int], rows: slice
+) -> NDArray[np.float64]:
+    """``exp`` of the polynomial at ``rows`` of a full-size grid (as ``_design``, by rows)."""
+    num_rows, cols = shape
+    y = np.linspace(-1, 1, num_rows)[rows][:, None]
+    x = np.linspace(-1, 1, cols)[None, :]
+    terms = [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i)]
+    log = sum(c * (x**i * y**j) for c, (i, j) in zip(coef, terms, strict=True))
+    return np.exp(np.broadcast_to(log, (y.shape[0], cols)))
+
+
+class GainFit:
+    """The reference side of :func:`gain_fields`, to match frames one at a time.
+
+    It keeps the reference's low-passed luma on the working grid; :meth:`gain`
+    fits one frame's field against it. :func:`gain_fields` runs it over a
+    stack; the streaming pipeline runs it on frames as they are read, with
+    :func:`apply_gain`. Parameters as :func:`gain_fields`.
+    """
+
+    def __init__(
+        self,
+        reference: NDArray[np.float32],
+        *,
+        degree: int = 2,
+        smoothing: float = 0.03,
+        tolerance: float = 0.01,
+        grid: int = 64,
+    ) -> None:
+        rows, cols = reference.shape
+        scale = grid / max(rows, cols)
+        self.shape = (rows, cols)
+        self.small = (max(2, round(rows * scale)), max(2, round(cols * scale)))
+        self.sigma = smoothing * grid
+        self.degree, self.tolerance = degree, tolerance
+        self.design = _design(self.small, degree)
+        self.ref = reference
+        self.ref_ok = self._valid(reference)
+
+    def _lowpass(self, img: NDArray[np.float32]) -> NDArray[np.float32]:
+        small = self.small
+        reduced = cv2.resize(img, (small[1], small[0]), interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(reduced, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT)
+
+    @staticmethod
+    def _valid(img: NDArray[np.float32]) -> NDArray[np.float32]:
+        return ((img > _DARK) & (img < 1.0 - _DARK)).astype(FLOAT)
+
+    def coefficients(self, luma: NDArray[np.float32]) -> NDArray[np.float64] | float | None:
+        """The fitted log-gain polynomial of a frame's luma, a global gain where too
+        little of the frame is usable, or ``None`` when it stays within tolerance."""
+        ok = self._valid(luma) * self.ref_ok
+        cover = self._lowpass(ok)
+        num_lp = self._lowpass(self.ref * ok)
+        den_lp = self._lowpass(luma * ok)
+        usable = (cover > 0.25) & (num_lp > 1e-4) & (den_lp > 1e-4)
+        if usable.sum() < 4 * self.design.shape[1]:
+            # Too few usable pixels for a field: one global gain at most.
+            total = float((luma * ok).sum())
+            gain = float((self.ref * ok).sum()) / total if total > 0 else 1.0
+            return gain if abs(gain - 1.0) > self.tolerance else None
+        log_ratio = np.log(num_lp[usable] / den_lp[usable]).astype(np.float64)
+        weight = np.sqrt(cover[usable]).astype(np.float64)
+        coef = _robust_polyfit(self.design[usable.ravel()], log_ratio, weight)
+        deviation = max(
+            float(np.abs(self.field(coef, slice(r, r + _APPLY_ROWS)) - 1.0).max())
+            for r in range(0, self.shape[0], _APPLY_ROWS)
+        )
+        return coef if deviation > self.tolerance else None
+
+    def field(self, coef: NDArray[np.float64] | float, rows: slice) -> NDArray[np.float32]:
+        """Rows ``rows`` of the full-size gain field of :meth:`coefficients`' result."""
+        if isinstance(coef, float):
+            count = len(range(*rows.indices(self.shape[0])))
+            return np.full((count, self.shape[1]), coef, dtype=FLOAT)
+        return _polynomial_field(coef, self.degree, self.shape, rows).astype(FLOAT)
 
 
 def gain_fields(
@@ -83,46 +163,39 @@ def gain_fields(
     (S, M, N) ndarray of float32
         Multiplicative gains; ``gains[reference]`` is all ones.
     """
-    num, rows, cols = luma.shape
-    scale = grid / max(rows, cols)
-    small = (max(2, round(rows * scale)), max(2, round(cols * scale)))
-    sigma = smoothing * grid
-
-    def lowpass(img: NDArray[np.float32]) -> NDArray[np.float32]:
-        reduced = cv2.resize(img, (small[1], small[0]), interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(reduced, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-
-    def valid(img: NDArray[np.float32]) -> NDArray[np.float32]:
-        return ((img > _DARK) & (img < 1.0 - _DARK)).astype(FLOAT)
-
-    design = _design(small, degree)
-    ref = luma[reference]
-    ref_ok = valid(ref)
-    gains = np.ones((num, rows, cols), dtype=FLOAT)
-    full_design: NDArray[np.float64] | None = None
-    for k in range(num):
+    fit = GainFit(
+        luma[reference], degree=degree, smoothing=smoothing, tolerance=tolerance, grid=grid
+    )
+    gains = np.ones(luma.shape, dtype=FLOAT)
+    for k in range(luma.shape[0]):
         if k == reference:
             continue
-        ok = valid(luma[k]) * ref_ok
-        cover = lowpass(ok)
-        num_lp = lowpass(ref * ok)
-        den_lp = lowpass(luma[k] * ok)
-        usable = (cover > 0.25) & (num_lp > 1e-4) & (den_lp > 1e-4)
-        if usable.sum() < 4 * design.shape[1]:
-            # Too few usable pixels for a field: one global gain at most.
-            total = float((luma[k] * ok).sum())
-            gain = float((ref * ok).sum()) / total if total > 0 else 1.0
-            gains[k] = gain if abs(gain - 1.0) > tolerance else 1.0
-            continue
-        log_ratio = np.log(num_lp[usable] / den_lp[usable]).astype(np.float64)
-        weight = np.sqrt(cover[usable]).astype(np.float64)
-        coef = _robust_polyfit(design[usable.ravel()], log_ratio, weight)
-        if full_design is None:
-            full_design = _design((rows, cols), degree)
-        field = np.exp(full_design @ coef).reshape(rows, cols)
-        if np.abs(field - 1.0).max() > tolerance:
-            gains[k] = field
+        coef = fit.coefficients(luma[k])
+        if coef is not None:
+            gains[k] = fit.field(coef, slice(None))
     return gains
+
+
+def apply_gain(
+    frame: NDArray, fit: GainFit, coef: NDArray[np.float64] | float, *, color: bool
+) -> NDArray:
+    """``frame`` (channels last, its own dtype) times the gain field, in that dtype.
+
+    Integers are rounded and clipped to their range, floats clipped to
+    [0, 1]; an alpha channel (the fourth of four) is left as is. Works in
+    bands of rows, so no full-size float copy of the frame is made.
+    """
+    out = np.empty_like(frame)
+    top = float(dtype_range(frame.dtype)) if frame.dtype.kind in "ui" else 1.0
+    for r0 in range(0, frame.shape[0], _APPLY_ROWS):
+        rows = slice(r0, min(r0 + _APPLY_ROWS, frame.shape[0]))
+        gain = fit.field(coef, rows)
+        part = frame[rows].astype(FLOAT) * (gain[..., None] if color else gain)
+        if color and frame.shape[-1] == 4:
+            part[..., 3] = frame[rows][..., 3]
+        np.clip(part, 0.0, top, out=part)
+        out[rows] = np.rint(part) if frame.dtype.kind in "ui" else part
+    return out
 
 
 def match_exposure(
@@ -215,4 +288,4 @@ def match_exposure(
     return out.astype(FLOAT, copy=False)
 
 
-__all__ = ["gain_fields", "match_exposure"]
+__all__ = ["GainFit", "apply_gain", "gain_fields", "match_exposure"]

@@ -154,6 +154,16 @@ class FrameStream(Iterator[NDArray]):
         while not self._queue.empty():  # let go of frames read ahead
             self._queue.get_nowait()
 
+    def read(self, index: int) -> NDArray:
+        """Decode frame ``index`` now, in this thread, as iteration would give it.
+
+        For what must be known before the frames are folded in one by one
+        (the reference frame of exposure matching). Iteration is unaffected.
+        """
+        if not 0 <= index < len(self._specs):
+            raise IndexError(f"frame {index} of a stack of {len(self._specs)}")
+        return self._decode(index)
+
     def _read_ahead(self) -> None:
         try:
             for index in range(len(self._specs)):

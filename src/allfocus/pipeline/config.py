@@ -30,10 +30,10 @@ class FuseConfig:
         Match frame brightness (exposure, vignetting) to the reference first.
     streaming : str
         ``"auto"``: read frames one at a time (memory independent of the number
-        of frames) when nothing needs the whole stack (no alignment, no
-        exposure matching) or when the stack would not fit in a quarter of
-        the memory as float32 (then exposure matching is skipped, with a
-        warning); ``"always"`` or ``"never"`` force the choice.
+        of frames) when nothing needs the whole stack (no alignment) and
+        either exposure matching is off or the stack would not fit in a
+        quarter of the memory as float32 (exposure matching then runs frame
+        by frame); ``"always"`` or ``"never"`` force the choice.
     restore : str or None
         After fusion, deblur where no frame was sharp
         (:func:`allfocus.restore.fused.restore_fused`): ``"learned"`` (the

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -269,19 +270,46 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
         return False
     if not config.exposure_match:
         return True
+    # Exposure matching streams too, frame by frame; a stack that fits is
+    # matched in memory, where every frame is converted to float once.
     with io.iter_frames(frame_paths) as stream:
         channels = stream.shape[2] if len(stream.shape) == 3 else 1
         need = len(stream) * stream.shape[0] * stream.shape[1] * channels * 4
-    if need > _memory_bytes() // 4:
-        import warnings
+    return need > _memory_bytes() // 4
 
-        warnings.warn(
-            f"the stack needs {need / 2**30:.1f} GiB as float32, more than a quarter of the "
-            "memory: fusing frame by frame without exposure matching",
-            stacklevel=3,
-        )
-        return True
-    return False
+
+def _matched_frames(stream: Any) -> Iterator[NDArray]:
+    """The frames of ``stream`` with their brightness matched to its reference frame.
+
+    As :func:`allfocus.fusion.exposure.match_exposure`, one frame at a time:
+    the reference frame is decoded first, each frame's gain field is fitted
+    as it arrives and applied in the frame's own dtype (rounded for
+    integers); frames within tolerance pass through untouched.
+    """
+    from allfocus.fusion.exposure import GainFit, apply_gain
+
+    color = stream.channel_axis is not None
+    fit = GainFit(_frame_luma(stream.read(stream.reference), color))
+
+    def generate() -> Iterator[NDArray]:
+        for frame in stream:
+            coef = fit.coefficients(_frame_luma(frame, color))
+            yield frame if coef is None else apply_gain(frame, fit, coef, color=color)
+
+    return generate()
+
+
+def _frame_luma(frame: NDArray, color: bool) -> NDArray[np.float32]:
+    """Luma of a channels-last frame in [0, 1], by bands of rows (no float copy of it)."""
+    from allfocus._core.validate import as_float_image, luminance
+
+    if not color:
+        return as_float_image(frame, name="frame")
+    luma = np.empty(frame.shape[:2], dtype=np.float32)
+    for r in range(0, frame.shape[0], 256):
+        part = as_float_image(frame[r : r + 256], name="frame")
+        luma[r : r + 256] = luminance(part, color=True)
+    return luma
 
 
 def _fuse_streaming_files(
@@ -301,8 +329,13 @@ def _fuse_streaming_files(
     with io.iter_frames(frame_paths) as stream:
         n = len(stream)
         progress("read", 1, 1)
+        frames: Iterable[NDArray] = stream
+        if config.exposure_match:
+            progress("exposure", 0, 1)
+            frames = _matched_frames(stream)
+            progress("exposure", 1, 1)
         result = fuse_streaming(
-            stream,
+            frames,
             method=config.method,
             channel_axis=stream.channel_axis,
             progress=lambda d: progress("fuse", d, n),
