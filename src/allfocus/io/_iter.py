@@ -32,6 +32,7 @@ from allfocus.io._read import (
     _check_pixels,
     _sniff,
     _tiff_pixels,
+    decode_error,
     read_image,
 )
 from allfocus.io._stack import _check_sizes, _common_channels, _common_dtype, _convert
@@ -431,10 +432,7 @@ def _read_tiff_page(path: Path, page: int, *, max_pixels: int) -> tuple[NDArray,
     except MemoryError:
         raise
     except Exception as exc:
-        raise ReadError(
-            f"{os.fspath(path)!r}: cannot decode page {page} of this TIFF file "
-            f"({type(exc).__name__}: {exc}); it is truncated or damaged, export or copy it again"
-        ) from exc
+        raise decode_error(path, f"page {page} of this TIFF file", exc) from exc
     return np.ascontiguousarray(array), icc
 
 

@@ -162,10 +162,17 @@ def _read(path: Path, *, max_pixels: int, all_pages: bool) -> list[ImageData]:
     except MemoryError:
         raise
     except Exception as exc:  # every decoder failure becomes one clear message
-        raise ReadError(
-            f"{os.fspath(path)!r}: cannot decode this {kind.upper()} file "
-            f"({type(exc).__name__}: {exc}); it is truncated or damaged, export or copy it again"
-        ) from exc
+        raise decode_error(path, f"this {kind.upper()} file", exc) from exc
+
+
+def decode_error(path: Path, what: str, exc: Exception) -> ReadError:
+    """The message for a file a decoder gave up on: a missing codec, or damage."""
+    text = f"{os.fspath(path)!r}: cannot decode {what} ({type(exc).__name__}: {exc}); "
+    if "imagecodecs" in str(exc):  # tifffile names the package a compression needs
+        return ReadError(
+            text + "its compression needs the imagecodecs package: pip install imagecodecs"
+        )
+    return ReadError(text + "it is truncated or damaged, export or copy it again")
 
 
 def _sniff(path: Path) -> tuple[str, bytes]:
