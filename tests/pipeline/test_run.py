@@ -69,29 +69,30 @@ def test_streaming_path_matches_in_memory(synthetic_dir, tmp_path):
 
 
 def test_streaming_refuses_what_it_cannot_do():
-    with pytest.raises(ConfigError, match="cannot align"):
-        FuseConfig(streaming="always")
+    FuseConfig(streaming="always")  # aligns frame by frame
     with pytest.raises(ConfigError, match="whole stack"):
         FuseConfig(streaming="always", align="none", method="guided")
     with pytest.raises(ConfigError, match="streaming must be"):
         FuseConfig(streaming="sometimes")
 
 
-def test_stack_too_big_for_memory_is_refused_with_a_way_out(synthetic_dir, tmp_path, monkeypatch):
+def test_stack_too_big_for_memory_streams_or_is_refused_with_a_way_out(
+    synthetic_dir, tmp_path, monkeypatch
+):
     from allfocus.pipeline import run
 
     frames = [str(synthetic_dir / "frame_*.png")]
     out = tmp_path / "out.png"
     monkeypatch.setattr(run, "_memory_available", lambda: 1 << 20)  # 1 MiB free
-    with pytest.raises(InputError, match="--align none") as aligned:
-        fuse_files(frames, out)
-    assert "GiB of memory" in str(aligned.value) and "frames of" in str(aligned.value)
+    with pytest.raises(InputError, match="--streaming") as held:
+        fuse_files(frames, out, config=FuseConfig(streaming="never"))
+    assert "GiB of memory" in str(held.value) and "frames of" in str(held.value)
     with pytest.raises(InputError, match="--method depthmap"):
-        fuse_files(frames, out, config=FuseConfig(align="none", method="guided"))
+        fuse_files(frames, out, config=FuseConfig(method="guided"))
     assert not out.exists()
-    # frame by frame it fits: no alignment, exposure matching off
-    report = fuse_files(frames, out, config=FuseConfig(align="none", exposure_match=False))
-    assert out.exists() and report.result.image.ndim == 3
+    # auto fuses it frame by frame, aligned and exposure-matched
+    report = fuse_files(frames, out)
+    assert out.exists() and report.align_model != "none"
 
 
 def test_memory_available_is_positive():
@@ -126,3 +127,67 @@ def test_streaming_matches_exposure_like_the_in_memory_path(tmp_path, bits):
     assert psnr(streamed, memory, channel_axis=-1) > 45
     # matching mattered: without it the result is far from the matched one
     assert psnr(unmatched, memory, channel_axis=-1) < psnr(streamed, memory, channel_axis=-1) - 10
+
+
+def _misaligned_files(tmp_path, num=5, outlier=False):
+    from allfocus import io
+    from allfocus.align._synthetic import misaligned_stack
+
+    m = misaligned_stack((96, 128), num, max_shift=6.0, color=True, noise=0.002, rng=4)
+    frames = list(m.frames)
+    if outlier:  # another scene: cannot be registered
+        frames[0] = synthetic_stack((96, 128), 2, rng=99).frames[0]
+    for k, frame in enumerate(frames):
+        io.write_image(tmp_path / f"f{k}.png", frame, dtype=np.uint8)
+    return [str(tmp_path / "f*.png")]
+
+
+def test_streaming_alignment_matches_the_in_memory_path(tmp_path):
+    from allfocus.metrics import psnr
+
+    frames = _misaligned_files(tmp_path)
+    reports = {
+        mode: fuse_files(frames, None, config=FuseConfig(align="auto", streaming=mode))
+        for mode in ("never", "always")
+    }
+    memory, streamed = reports["never"], reports["always"]
+    assert memory.align_model == streamed.align_model != "none"
+    assert streamed.result.image.shape == memory.result.image.shape
+    assert psnr(streamed.result.image, memory.result.image, channel_axis=-1) > 40
+    # and it did align: without alignment the result is far off
+    plain = fuse_files(frames, None, config=FuseConfig(align="none", streaming="always"))
+    assert plain.result.image.shape != memory.result.image.shape or (
+        psnr(plain.result.image, memory.result.image, channel_axis=-1) < 30
+    )
+
+
+def test_streaming_alignment_drops_or_names_the_outlier(tmp_path):
+    from allfocus.align import AlignmentError
+
+    frames = _misaligned_files(tmp_path, outlier=True)
+    with pytest.raises(AlignmentError, match="frame 0"):
+        fuse_files(frames, None, config=FuseConfig(streaming="always"))
+    dropping = FuseConfig(streaming="always", drop_unaligned=True)
+    report = fuse_files(frames, None, config=dropping)
+    assert list(report.dropped) == ["f0.png"]
+    memory = fuse_files(frames, None, config=FuseConfig(streaming="never", drop_unaligned=True))
+    assert list(memory.dropped) == ["f0.png"]
+
+
+def test_streaming_applies_saved_transforms(tmp_path):
+    from allfocus.align import save_transforms
+    from allfocus.metrics import psnr
+
+    frames = _misaligned_files(tmp_path)
+    first = fuse_files(frames, None, config=FuseConfig(streaming="never"))
+    from allfocus import io
+    from allfocus.align import estimate_transforms
+
+    stack = io.read_stack(frames)
+    matrices, _, _ = estimate_transforms(stack.frames, channel_axis=-1)
+    saved = tmp_path / "transforms.json"
+    save_transforms(saved, stack.names, matrices)
+    config = FuseConfig(transforms=str(saved), streaming="always")
+    streamed = fuse_files(frames, None, config=config)
+    assert streamed.align_model == "saved"
+    assert psnr(streamed.result.image, first.result.image, channel_axis=-1) > 40

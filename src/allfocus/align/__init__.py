@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError
-from allfocus._core.validate import check_stack
+from allfocus._core.validate import as_float_image, check_stack
 from allfocus.align import _warp
 from allfocus.align._estimate import estimate
 from allfocus.align._models import MOTION_MODELS
@@ -38,10 +39,12 @@ __all__ = [
     "MOTION_MODELS",
     "AlignResult",
     "AlignmentError",
+    "FramePlan",
     "align_stack",
     "apply_transforms",
     "estimate_transforms",
     "load_transforms",
+    "plan_frames",
     "save_transforms",
 ]
 
@@ -254,6 +257,135 @@ def apply_transforms(
     )
 
 
+def _raise_for_failed(failed: dict[int, str], ref: int, num: int, drop_unaligned: bool) -> None:
+    """The :class:`AlignmentError` for frames that failed, unless they may be dropped."""
+    if not failed or drop_unaligned:
+        return
+    neighbours = {k for k in (ref - 1, ref + 1) if 0 <= k < num}
+    hint = ""
+    if len(neighbours) == 2 and neighbours <= set(failed):
+        hint = (
+            f"both neighbours of the reference frame {ref} failed, so frame {ref} itself "
+            "may be the odd one out: pass another reference, or drop_unaligned=True"
+        )
+    raise AlignmentError(min(failed), failed, hint=hint)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How to resample the frames of a stack read one at a time (see :func:`plan_frames`).
+
+    Attributes
+    ----------
+    transforms : (S, 3, 3) ndarray of float64
+        Map of each frame to the reference; NaN for dropped frames.
+    model : str
+        Model used (``"identity"`` when nothing moves, ``"saved"`` for given transforms).
+    dropped : dict of int to str
+        Frames left out and why.
+    box : (y0, y1, x0, x1)
+        Area of the reference frame every kept frame covers (the output size).
+    """
+
+    transforms: NDArray[np.float64]
+    model: str
+    dropped: dict[int, str]
+    box: tuple[int, int, int, int]
+
+    def resample(self, frame: NDArray, k: int) -> NDArray[np.float32]:
+        """Frame ``k`` (channels last, any dtype) in the reference geometry, cropped."""
+        arr = as_float_image(frame, name=f"frame {k}")
+        return _warp.resample(arr, self.transforms[k], self.box)
+
+
+class _LazyStack:
+    """What the estimator reads of a stack: ``shape`` and ``stack[k]`` (decoded on demand)."""
+
+    def __init__(self, read: Callable[[int], NDArray], shape: tuple[int, ...]) -> None:
+        self._read, self.shape = read, shape
+
+    def __getitem__(self, k: int) -> NDArray[np.float32]:
+        return as_float_image(self._read(k), name=f"frame {k}")
+
+
+def plan_frames(
+    read: Callable[[int], NDArray],
+    shape: tuple[int, ...],
+    *,
+    model: str = "auto",
+    transforms: NDArray | None = None,
+    reference: int | None = None,
+    drop_unaligned: bool = False,
+    color: bool = True,
+    progress: ProgressFn | None = None,
+) -> FramePlan:
+    """Alignment of a stack that is never held whole: estimate, then resample frame by frame.
+
+    The estimator keeps band-passed pyramids of at most three frames at a
+    time and asks ``read(k)`` for frames as it goes (each is decoded a few
+    times); the returned plan resamples each frame as it is read again for
+    fusion. Same registration, model choice, failures and crop ("common")
+    as :func:`align_stack`.
+
+    Parameters
+    ----------
+    read : callable
+        ``read(k)`` returns frame ``k`` (channels last, any dtype).
+    shape : tuple
+        ``(S, M, N[, C])`` of the stack.
+    model : str
+        As :func:`align_stack`; ignored when ``transforms`` are given.
+    transforms : (S, 3, 3) array_like, optional
+        Known transforms (as :func:`apply_transforms` takes them) instead of
+        estimating; frames with NaN matrices are dropped.
+    reference, drop_unaligned, progress
+        As :func:`align_stack` (progress counts the registrations).
+    color : bool
+        Whether frames have a channel axis (last).
+
+    Returns
+    -------
+    FramePlan
+    """
+    num = int(shape[0])
+    frame_shape = tuple(int(v) for v in shape[1:3])
+    ref = _check_reference(reference, num)
+    if transforms is not None:
+        mats = np.asarray(transforms, dtype=np.float64)
+        if mats.shape != (num, 3, 3):
+            raise InputError(
+                f"transforms must have shape ({num}, 3, 3) for a stack of {num} frames; "
+                f"got {mats.shape}"
+            )
+        mats = mats.copy()
+        failed = {}
+        for k, m in enumerate(mats):
+            if not np.isfinite(m).all():
+                failed[k] = "no transform (matrix is missing or not finite)"
+                mats[k] = np.nan
+            else:
+                mats[k] = m / m[2, 2]
+        used = "saved"
+    else:
+        _check_model(model)
+        mats, used, failed = estimate(
+            _LazyStack(read, tuple(shape)),
+            color=color,
+            model=model,
+            reference=ref,
+            progress=progress,
+        )
+        _raise_for_failed(failed, ref, num, drop_unaligned)
+    kept = [k for k in range(num) if k not in failed]
+    if not kept:
+        raise InputError("no frame is left to align: every frame was dropped")
+    if used == "identity":
+        box = (0, frame_shape[0], 0, frame_shape[1])
+    else:
+        box = _warp.common_box(mats[kept], frame_shape, frame_shape)
+    return FramePlan(mats, used, dict(sorted(failed.items())), tuple(int(v) for v in box))
+
+
 def align_stack(
     stack: NDArray,
     *,
@@ -332,15 +464,7 @@ def align_stack(
         progress=progress,
         progress_total=total,
     )
-    if failed and not drop_unaligned:
-        neighbours = {k for k in (ref - 1, ref + 1) if 0 <= k < num}
-        hint = ""
-        if len(neighbours) == 2 and neighbours <= set(failed):
-            hint = (
-                f"both neighbours of the reference frame {ref} failed, so frame {ref} itself "
-                "may be the odd one out: pass another reference, or drop_unaligned=True"
-            )
-        raise AlignmentError(min(failed), failed, hint=hint)
+    _raise_for_failed(failed, ref, num, drop_unaligned)
     if used == "identity":
         # Nothing to resample: return the (float32, channels-last) input itself.
         out = arr

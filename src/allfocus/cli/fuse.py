@@ -51,7 +51,8 @@ def fuse(
         bool | None,
         typer.Option(
             help="Read frames one at a time (memory independent of the frame count). "
-            "Default: automatic, when no alignment or exposure matching needs the whole stack."
+            "Default: automatic, for stacks too big to align and fuse in memory, or with "
+            "--align none --no-exposure-match."
         ),
     ] = None,
     restore: RestoreFlag = False,

@@ -30,10 +30,10 @@ class FuseConfig:
         Match frame brightness (exposure, vignetting) to the reference first.
     streaming : str
         ``"auto"``: read frames one at a time (memory independent of the number
-        of frames) when nothing needs the whole stack (no alignment) and
-        either exposure matching is off or the stack would not fit in a
-        quarter of the memory as float32 (exposure matching then runs frame
-        by frame); ``"always"`` or ``"never"`` force the choice.
+        of frames) when the method can (``depthmap``, ``pyramid``) and either
+        there is nothing to align or match, or the stack would not fit in a
+        quarter of the memory as float32 (alignment and exposure matching
+        then run frame by frame); ``"always"`` or ``"never"`` force the choice.
     restore : str or None
         After fusion, deblur where no frame was sharp
         (:func:`allfocus.restore.fused.restore_fused`): ``"learned"`` (the
@@ -67,20 +67,13 @@ class FuseConfig:
             )
         if self.restore is not None and self.restore not in RESTORE_CHOICES:
             raise ConfigError(
-                f"restore must be one of {', '.join(RESTORE_CHOICES)} or None; "
-                f"got {self.restore!r}"
+                f"restore must be one of {', '.join(RESTORE_CHOICES)} or None; got {self.restore!r}"
             )
         if self.transforms is not None and self.align == "none":
             raise ConfigError("transforms were given but align is 'none'; drop one of them")
         if self.streaming == "always":
             from allfocus.fusion.streaming import STREAMING_METHODS
 
-            if self.align != "none" or self.transforms is not None:
-                raise ConfigError(
-                    "streaming reads frames one at a time and cannot align them; "
-                    "align first with `allfocus align`, then fuse the aligned frames with "
-                    "--align none"
-                )
             if self.method not in STREAMING_METHODS:
                 raise ConfigError(
                     f"method {self.method!r} needs the whole stack in memory; streaming "

@@ -244,9 +244,8 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
         )
     else:
         way = (
-            "alignment needs every frame at once: if the frames need no alignment (tripod, "
-            "microscope stage, or aligned beforehand) use --align none, which fuses frame "
-            "by frame in memory that does not grow with the number of frames"
+            "leave --streaming on (or auto) to fuse frame by frame, in memory that does "
+            "not grow with the number of frames"
         )
     raise InputError(
         f"{size} need about {need / 2**30:.1f} GiB of memory to fuse in memory, and "
@@ -263,40 +262,82 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
         return True
     if config.streaming == "never":
         return False
-    possible = (
-        config.align == "none" and config.transforms is None and config.method in STREAMING_METHODS
-    )
-    if not possible:
+    if config.method not in STREAMING_METHODS:
         return False
-    if not config.exposure_match:
+    aligning = config.align != "none" or config.transforms is not None
+    if not aligning and not config.exposure_match:
         return True
-    # Exposure matching streams too, frame by frame; a stack that fits is
-    # matched in memory, where every frame is converted to float once.
+    # Alignment and exposure matching stream too, frame by frame (alignment
+    # decodes each frame a few more times); a stack that fits is aligned and
+    # matched in memory, where every frame is decoded and converted once.
     with io.iter_frames(frame_paths) as stream:
         channels = stream.shape[2] if len(stream.shape) == 3 else 1
         need = len(stream) * stream.shape[0] * stream.shape[1] * channels * 4
-    return need > _memory_bytes() // 4
+    return need > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * need > _memory_available()
 
 
-def _matched_frames(stream: Any) -> Iterator[NDArray]:
-    """The frames of ``stream`` with their brightness matched to its reference frame.
+def _matched_frames(
+    frames: Iterable[NDArray], reference: NDArray, *, color: bool
+) -> Iterator[NDArray]:
+    """``frames`` with their brightness matched to ``reference``, one at a time.
 
-    As :func:`allfocus.fusion.exposure.match_exposure`, one frame at a time:
-    the reference frame is decoded first, each frame's gain field is fitted
-    as it arrives and applied in the frame's own dtype (rounded for
-    integers); frames within tolerance pass through untouched.
+    As :func:`allfocus.fusion.exposure.match_exposure`: each frame's gain
+    field is fitted as it arrives and applied in the frame's own dtype
+    (rounded for integers); frames within tolerance pass through untouched.
     """
     from allfocus.fusion.exposure import GainFit, apply_gain
 
-    color = stream.channel_axis is not None
-    fit = GainFit(_frame_luma(stream.read(stream.reference), color))
+    fit = GainFit(_frame_luma(reference, color))
+    for frame in frames:
+        coef = fit.coefficients(_frame_luma(frame, color))
+        yield frame if coef is None else apply_gain(frame, fit, coef, color=color)
 
-    def generate() -> Iterator[NDArray]:
-        for frame in stream:
-            coef = fit.coefficients(_frame_luma(frame, color))
-            yield frame if coef is None else apply_gain(frame, fit, coef, color=color)
 
-    return generate()
+def _aligned_frames(stream: Any, plan: Any) -> Iterator[NDArray]:
+    """The kept frames of ``stream`` resampled by ``plan``, back in the stream's dtype."""
+    for k, frame in enumerate(stream):
+        if k in plan.dropped:
+            continue
+        yield _native(plan.resample(frame, k), stream.dtype)
+
+
+def _native(image: NDArray[np.float32], dtype: np.dtype) -> NDArray:
+    """A [0, 1] float image in ``dtype`` (integers scaled to their range and rounded)."""
+    if np.dtype(dtype).kind not in "ui":
+        return image.astype(dtype, copy=False)
+    scaled = image * np.float32(np.iinfo(dtype).max)
+    return np.rint(scaled, out=scaled).astype(dtype)
+
+
+def _stream_plan(stream: Any, config: FuseConfig, progress: Progress) -> Any:
+    """Alignment of a frame stream (``allfocus.align.plan_frames``), or None without it."""
+    if config.transforms is None and config.align == "none":
+        return None
+    from allfocus.align import load_transforms, plan_frames
+
+    matrices = None
+    if config.transforms is not None:
+        _, matrices = load_transforms(config.transforms)
+        if len(matrices) != len(stream):
+            from allfocus._core.errors import InputError
+
+            raise InputError(
+                f"{config.transforms} holds {len(matrices)} transforms but the stack has "
+                f"{len(stream)} frames; use the transforms saved for this stack"
+            )
+    progress("align", 0, 1)
+    plan = plan_frames(
+        stream.read,
+        (len(stream), *stream.shape),
+        model=config.align if matrices is None else "auto",
+        transforms=matrices,
+        reference=stream.reference,
+        drop_unaligned=config.drop_unaligned,
+        color=stream.channel_axis is not None,
+        progress=lambda d, t: progress("align", d, t + 1),
+    )
+    progress("align", 1, 1)
+    return plan
 
 
 def _frame_luma(frame: NDArray, color: bool) -> NDArray[np.float32]:
@@ -327,12 +368,21 @@ def _fuse_streaming_files(
     from allfocus.fusion.streaming import fuse_streaming
 
     with io.iter_frames(frame_paths) as stream:
-        n = len(stream)
         progress("read", 1, 1)
+        color = stream.channel_axis is not None
+        plan = _stream_plan(stream, config, progress)
         frames: Iterable[NDArray] = stream
+        dropped: dict[int, str] = {}
+        if plan is not None:
+            dropped = plan.dropped
+            frames = _aligned_frames(stream, plan)
+        n = len(stream) - len(dropped)
         if config.exposure_match:
             progress("exposure", 0, 1)
-            frames = _matched_frames(stream)
+            reference = stream.read(stream.reference)
+            if plan is not None:
+                reference = _native(plan.resample(reference, stream.reference), stream.dtype)
+            frames = _matched_frames(frames, reference, color=color)
             progress("exposure", 1, 1)
         result = fuse_streaming(
             frames,
@@ -364,12 +414,15 @@ def _fuse_streaming_files(
         )
         progress("write", 1, 1)
         names = list(stream.names)
+    if dropped:
+        log.warning("dropped frames: %s", ", ".join(names[i] for i in dropped))
     return FuseReport(
         output=out_path,
         depth_map=dm_path,
         result=result,
         frames=names,
-        align_model="none",
+        dropped={names[i]: why for i, why in dropped.items()},
+        align_model="none" if plan is None else plan.model,
         seconds=time.perf_counter() - start,
     )
 
