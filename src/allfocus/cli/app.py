@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     from allfocus._core.memory import retain_freed_memory
 
-    retain_freed_memory()  # before any thread starts: see allfocus._core.memory
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "serve":  # a long-running server gives memory back
+        retain_freed_memory()  # before any thread starts: see allfocus._core.memory
     try:
         app(args=argv, prog_name="allfocus", standalone_mode=True)
     except SystemExit as exc:
