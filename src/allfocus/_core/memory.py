@@ -25,8 +25,8 @@ near 1 s whatever ran before (``benchmarks/bench_scale.py``).
 Both settings are process-wide, so the library never makes them on import:
 the ``allfocus`` command does, at start (except ``allfocus serve``: a
 long-running server should hand memory back between jobs). A program that
-fuses big stacks
-through the Python API may call :func:`retain_freed_memory` itself. Dask
+fuses big stacks through the Python API may call :func:`retain_freed_memory`
+itself. Dask
 workers are left alone (``distributed`` trims their memory on purpose, to
 watch it). Off glibc (macOS, Windows, musl) nothing changes. Set
 ``ALLFOCUS_MALLOC=default`` in the environment to leave both as they are.
