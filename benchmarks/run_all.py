@@ -436,7 +436,8 @@ def _load_partial(mode: str) -> tuple[dict[tuple[str, str], dict], float]:
     finished, of the last run of that mode), by (tool, content digest), and
     the wall time that run had taken.
 
-    Failed runs are left out, so resuming runs them again.
+    Failed runs are left out, so resuming runs them again, except those that
+    timed out.
     """
     records: list[dict] = []
     wall = 0.0
@@ -452,7 +453,11 @@ def _load_partial(mode: str) -> tuple[dict[tuple[str, str], dict], float]:
     done = {
         (r["tool"], r["digest"]): r
         for r in records
-        if "digest" in r and "error" not in r and Path(r.get("out", "")).exists()
+        if "digest" in r
+        and (
+            "timed out" in r.get("error", "")  # would time out again
+            or ("error" not in r and Path(r.get("out", "")).exists())
+        )
     }
     return done, wall if done else 0.0
 
