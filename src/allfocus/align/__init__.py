@@ -197,6 +197,29 @@ def _apply(
     )
 
 
+def _checked_transforms(
+    transforms: NDArray, num: int
+) -> tuple[NDArray[np.float64], dict[int, str]]:
+    """Given transforms, normalised (``[2, 2] == 1``), and the frames without one."""
+    mats = np.asarray(transforms, dtype=np.float64)
+    if mats.shape != (num, 3, 3):
+        raise InputError(
+            f"transforms must have shape ({num}, 3, 3) for a stack of {num} frames; "
+            f"got {mats.shape}"
+        )
+    mats = mats.copy()
+    dropped = {}
+    for k, m in enumerate(mats):
+        if not np.isfinite(m).all():
+            dropped[k] = "no transform (matrix is missing or not finite)"
+            mats[k] = np.nan
+        elif abs(m[2, 2]) < 1e-12 or abs(np.linalg.det(m)) < 1e-12:
+            raise InputError(f"transforms[{k}] is singular; cannot resample frame {k}")
+        else:
+            mats[k] = m / m[2, 2]
+    return mats, dropped
+
+
 def apply_transforms(
     stack: NDArray,
     transforms: NDArray,
@@ -232,22 +255,7 @@ def apply_transforms(
     """
     _check_crop(crop)
     arr = _prepare(stack, channel_axis)
-    mats = np.asarray(transforms, dtype=np.float64)
-    if mats.shape != (arr.shape[0], 3, 3):
-        raise InputError(
-            f"transforms must have shape ({arr.shape[0]}, 3, 3) for a stack of "
-            f"{arr.shape[0]} frames; got {mats.shape}"
-        )
-    mats = mats.copy()
-    dropped = {}
-    for k, m in enumerate(mats):
-        if not np.isfinite(m).all():
-            dropped[k] = "no transform (matrix is missing or not finite)"
-            mats[k] = np.nan
-        elif abs(m[2, 2]) < 1e-12 or abs(np.linalg.det(m)) < 1e-12:
-            raise InputError(f"transforms[{k}] is singular; cannot resample frame {k}")
-        else:
-            mats[k] = m / m[2, 2]
+    mats, dropped = _checked_transforms(transforms, arr.shape[0])
     return _apply(
         arr,
         mats,
@@ -351,20 +359,7 @@ def plan_frames(
     frame_shape = tuple(int(v) for v in shape[1:3])
     ref = _check_reference(reference, num)
     if transforms is not None:
-        mats = np.asarray(transforms, dtype=np.float64)
-        if mats.shape != (num, 3, 3):
-            raise InputError(
-                f"transforms must have shape ({num}, 3, 3) for a stack of {num} frames; "
-                f"got {mats.shape}"
-            )
-        mats = mats.copy()
-        failed = {}
-        for k, m in enumerate(mats):
-            if not np.isfinite(m).all():
-                failed[k] = "no transform (matrix is missing or not finite)"
-                mats[k] = np.nan
-            else:
-                mats[k] = m / m[2, 2]
+        mats, failed = _checked_transforms(transforms, num)
         used = "saved"
     else:
         _check_model(model)
