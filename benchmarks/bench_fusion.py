@@ -16,6 +16,7 @@ and peak memory are measured in a child process.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -77,6 +78,7 @@ def main() -> None:
         tools.remove("enfuse")
     allfocus_cmd = [str(Path(sys.executable).with_name("allfocus"))]
     results: dict[tuple[str, int], list[dict]] = {}
+    load = os.getloadavg()
     failures: dict[str, int] = {}
     for n in counts:
         for seed in seeds:
@@ -162,7 +164,8 @@ def main() -> None:
         f"max blur radius 6 px, noise 0.003, {len(seeds)} scenes per row, seeds 100+), "
         f"8-bit PNG files fused by each tool's command line (time and peak memory include "
         f"reading and writing; allfocus with `--align none`). enfuse options: "
-        f"`{' '.join(ENFUSE_ARGS)}`.\n\n" + table + SELECTION_NOTE
+        f"`{' '.join(ENFUSE_ARGS)}`. Load average {load[0]:.1f} before the runs, "
+        f"{os.getloadavg()[0]:.1f} after (on {os.cpu_count()} cores).\n\n" + table + SELECTION_NOTE
     )
     if failures:
         body += "\n\nRuns that failed (left out of the means): " + ", ".join(
