@@ -300,9 +300,12 @@ class FramePlan:
     dropped: dict[int, str]
     box: tuple[int, int, int, int]
 
-    def resample(self, frame: NDArray, k: int) -> NDArray[np.float32]:
-        """Frame ``k`` (channels last, any dtype) in the reference geometry, cropped."""
-        arr = as_float_image(frame, name=f"frame {k}")
+    def resample(self, frame: NDArray, k: int) -> NDArray:
+        """Frame ``k`` (channels last) in the reference geometry, cropped, in its own
+        dtype (8- and 16-bit frames are resampled as they are: no float copy)."""
+        arr = np.asarray(frame)
+        if arr.dtype not in (np.uint8, np.uint16):
+            arr = as_float_image(arr, name=f"frame {k}")
         return _warp.resample(arr, self.transforms[k], self.box)
 
 

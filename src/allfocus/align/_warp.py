@@ -128,10 +128,13 @@ def common_box(
     return box
 
 
-def resample(
-    frame: NDArray[np.float32], matrix: NDArray, box: tuple[int, int, int, int]
-) -> NDArray[np.float32]:
-    """``frame`` (channels last) mapped by ``matrix`` into reference pixels ``box``."""
+def resample(frame: NDArray, matrix: NDArray, box: tuple[int, int, int, int]) -> NDArray:
+    """``frame`` (channels last) mapped by ``matrix`` into reference pixels ``box``.
+
+    Float frames (values in [0, 1]) come back clipped to [0, 1]; integer
+    frames are resampled in their own dtype (OpenCV rounds and saturates),
+    so no float copy of a big frame is made.
+    """
     y0, y1, x0, x1 = box
     if is_identity(matrix):
         return frame[y0:y1, x0:x1].copy()
@@ -154,5 +157,7 @@ def resample(
         out = warp(frame)
         if frame.ndim == 3 and out.ndim == 2:
             out = out[..., None]
+    if out.dtype.kind != "f":
+        return out
     # Lanczos rings slightly past the data range at edges; keep the [0, 1] rule.
     return np.clip(out, 0.0, 1.0, out=out)

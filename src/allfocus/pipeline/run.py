@@ -298,12 +298,13 @@ def _aligned_frames(stream: Any, plan: Any) -> Iterator[NDArray]:
     for k, frame in enumerate(stream):
         if k in plan.dropped:
             continue
-        yield _native(plan.resample(frame, k), stream.dtype)
+        yield _native(plan.resample(frame, k), stream.dtype)  # a no-op for 8/16-bit
 
 
-def _native(image: NDArray[np.float32], dtype: np.dtype) -> NDArray:
-    """A [0, 1] float image in ``dtype`` (integers scaled to their range and rounded)."""
-    if np.dtype(dtype).kind not in "ui":
+def _native(image: NDArray, dtype: np.dtype) -> NDArray:
+    """``image`` in ``dtype``: as it is when it has it, else from [0, 1] floats
+    (integers scaled to their range and rounded)."""
+    if image.dtype == dtype or np.dtype(dtype).kind not in "ui":
         return image.astype(dtype, copy=False)
     scaled = image * np.float32(np.iinfo(dtype).max)
     return np.rint(scaled, out=scaled).astype(dtype)
