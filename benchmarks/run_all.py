@@ -132,10 +132,11 @@ literature: these tables rank coarsely. Where allfocus is behind:
   `dct` and 0.46 to 10.7 s for enfuse.
 - **Memory.** 130 to 215 MB a pair (enfuse 24 to 39 MB, openfocus classical 85 to 224 MB);
   on the real stacks 0.36 to 1.25 GB, and 3.7 to 4.3 GB on the 20 MP microscope stack, where
-  enfuse and most openfocus classical methods need about 1 GB (`dtcwt` 2.4 GB). These stacks
-  fit in memory, so `auto` fuses them there (each frame decoded and converted once);
-  `--streaming` keeps memory independent of the frame count (docs/scaling.md), not measured
-  on these stacks here.
+  enfuse and most openfocus classical methods need about 1 GB (`dtcwt` 2.4 GB). These are
+  in-memory figures: `auto` held stacks that fit in memory whole when this run was made. It
+  now fuses frame by frame whenever the method can, which on the 20 MP stack took 8.6 s and
+  1.55 GB instead of 18.2 s and 3.83 GB (one-off, docs/scaling.md); the table rows were not
+  re-measured.
 - **`gacn` is slow and heavy for what it gains.** 2 s and 0.9 GB a pair, 41 s and 4.9 GB for
   the 32-frame keyboard stack, 337 s and 5.2 GB for the 20 MP stack (StackMFF V3: 252 s and
   2.3 GB). On the synthetic stacks it is below `depthmap` (34.37 against 34.86 dB).

@@ -51,8 +51,8 @@ def fuse(
         bool | None,
         typer.Option(
             help="Read frames one at a time (memory independent of the frame count). "
-            "Default: automatic, for stacks too big to align and fuse in memory, or with "
-            "--align none --no-exposure-match."
+            "Default: automatic: on for depthmap, and for pyramid when the stack would not "
+            "fit in memory."
         ),
     ] = None,
     restore: RestoreFlag = False,

@@ -29,11 +29,11 @@ class FuseConfig:
     exposure_match : bool
         Match frame brightness (exposure, vignetting) to the reference first.
     streaming : str
-        ``"auto"``: read frames one at a time (memory independent of the number
-        of frames) when the method can (``depthmap``, ``pyramid``) and either
-        there is nothing to align or match, or the stack would not fit in a
-        quarter of the memory as float32 (alignment and exposure matching
-        then run frame by frame); ``"always"`` or ``"never"`` force the choice.
+        ``"auto"``: read, align, match and fuse frames one at a time (memory
+        independent of the number of frames) with ``depthmap``, and with
+        ``pyramid`` when the stack would not fit in memory (frame by frame it
+        has no consistency vote); ``"always"`` or ``"never"`` force the
+        choice (``"never"`` holds the whole stack as float32).
     restore : str or None
         After fusion, deblur where no frame was sharp
         (:func:`allfocus.restore.fused.restore_fused`): ``"learned"`` (the
