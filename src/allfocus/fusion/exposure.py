@@ -10,12 +10,15 @@ applied to every channel.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError
-from allfocus._core.validate import FLOAT, check_stack, dtype_range, luminance
+from allfocus._core.validate import FLOAT, as_float_image, check_stack, dtype_range, luminance
 from allfocus.fusion._common import check_int, check_positive
 
 #: Pixels darker than this (or brighter than 1 - this) carry no ratio information.
@@ -66,10 +69,10 @@ def _polynomial_field(
 class GainFit:
     """The reference side of :func:`gain_fields`, to match frames one at a time.
 
-    It keeps the reference's low-passed luma on the working grid; :meth:`gain`
-    fits one frame's field against it. :func:`gain_fields` runs it over a
-    stack; the streaming pipeline runs it on frames as they are read, with
-    :func:`apply_gain`. Parameters as :func:`gain_fields`.
+    It keeps the reference's luma and valid mask; :meth:`coefficients` fits
+    one frame's field against it. :func:`gain_fields` runs it over a stack,
+    :func:`match_frames` on frames as they are read (with :func:`apply_gain`).
+    Parameters as :func:`gain_fields`.
     """
 
     def __init__(
@@ -198,6 +201,32 @@ def apply_gain(
     return out
 
 
+def _frame_luma(frame: NDArray, color: bool) -> NDArray[np.float32]:
+    """Luma of a channels-last frame in [0, 1], by bands of rows (no float copy of it)."""
+    if not color:
+        return as_float_image(frame, name="frame")
+    luma = np.empty(frame.shape[:2], dtype=FLOAT)
+    for r in range(0, frame.shape[0], _APPLY_ROWS):
+        part = as_float_image(frame[r : r + _APPLY_ROWS], name="frame")
+        luma[r : r + _APPLY_ROWS] = luminance(part, color=True)
+    return luma
+
+
+def match_frames(
+    frames: Iterable[NDArray], reference: NDArray, *, color: bool, **params: Any
+) -> Iterator[NDArray]:
+    """:func:`match_exposure` for frames that arrive one at a time (streaming fusion).
+
+    Each frame's gain field is fitted to ``reference`` as it arrives and
+    applied in the frame's own dtype (rounded for integers); frames within
+    tolerance pass through untouched. ``params`` as :func:`gain_fields`.
+    """
+    fit = GainFit(_frame_luma(reference, color), **params)
+    for frame in frames:
+        coef = fit.coefficients(_frame_luma(frame, color))
+        yield frame if coef is None else apply_gain(frame, fit, coef, color=color)
+
+
 def match_exposure(
     stack: NDArray,
     *,
@@ -288,4 +317,4 @@ def match_exposure(
     return out.astype(FLOAT, copy=False)
 
 
-__all__ = ["GainFit", "apply_gain", "gain_fields", "match_exposure"]
+__all__ = ["GainFit", "apply_gain", "gain_fields", "match_exposure", "match_frames"]

@@ -175,6 +175,20 @@ def decode_error(path: Path, what: str, exc: Exception) -> ReadError:
     return ReadError(text + "it is truncated or damaged, export or copy it again")
 
 
+def image_format(header: bytes) -> str | None:
+    """``"jpeg"``, ``"png"``, ``"tiff"`` or ``"bmp"``: the format whose signature
+    starts ``header`` (a file's first bytes), or ``None``."""
+    if header.startswith(_JPEG_SIGNATURE):
+        return "jpeg"
+    if header.startswith(_PNG_SIGNATURE):
+        return "png"
+    if header[:4] in _TIFF_SIGNATURES:
+        return "tiff"
+    if header.startswith(_BMP_SIGNATURE):
+        return "bmp"
+    return None
+
+
 def _sniff(path: Path) -> tuple[str, bytes]:
     """Identify the format from the first bytes; return (kind, header)."""
     name = os.fspath(path)
@@ -189,16 +203,11 @@ def _sniff(path: Path) -> tuple[str, bytes]:
         raise ReadError(f"{name!r}: cannot open the file ({exc.strerror or exc})") from exc
     if not header:
         raise ReadError(f"{name!r} is empty (0 bytes); export or copy it again")
-    if header.startswith(_JPEG_SIGNATURE):
-        return "jpeg", header
-    if header.startswith(_PNG_SIGNATURE):
-        if len(header) < 26:
-            raise ReadError(f"{name!r} is a truncated PNG file; export or copy it again")
-        return "png", header
-    if header[:4] in _TIFF_SIGNATURES:
-        return "tiff", header
-    if header.startswith(_BMP_SIGNATURE):
-        return "bmp", header
+    kind = image_format(header)
+    if kind == "png" and len(header) < 26:
+        raise ReadError(f"{name!r} is a truncated PNG file; export or copy it again")
+    if kind is not None:
+        return kind, header
     raise ReadError(
         f"{name!r} is not a JPEG, PNG, TIFF or BMP image (unrecognised content); "
         "convert it to one of these formats"

@@ -66,17 +66,10 @@ def fuse_stack(
     dropped: dict[int, str] = {}
     model = "none"
     if config.transforms is not None:
-        from allfocus.align import apply_transforms, load_transforms
+        from allfocus.align import apply_transforms
 
         progress("align", 0, 1)
-        _, matrices = load_transforms(config.transforms)
-        if len(matrices) != stack.shape[0]:
-            from allfocus._core.errors import InputError
-
-            raise InputError(
-                f"{config.transforms} holds {len(matrices)} transforms but the stack has "
-                f"{stack.shape[0]} frames; use the transforms saved for this stack"
-            )
+        matrices = _saved_transforms(config.transforms, stack.shape[0])
         aligned = apply_transforms(stack, matrices, channel_axis=channel_axis)
         stack, model = aligned.frames, "saved"
         channel_axis = -1 if channel_axis is not None else None
@@ -112,6 +105,21 @@ def fuse_stack(
     if names is not None and dropped:
         log.warning("dropped frames: %s", ", ".join(names[i] for i in dropped))
     return result, dropped, model
+
+
+def _saved_transforms(path: str, num_frames: int) -> NDArray[np.float64]:
+    """The matrices of a ``transforms.json``, checked against the stack's frame count."""
+    from allfocus.align import load_transforms
+
+    _, matrices = load_transforms(path)
+    if len(matrices) != num_frames:
+        from allfocus._core.errors import InputError
+
+        raise InputError(
+            f"{path} holds {len(matrices)} transforms but the stack has {num_frames} "
+            "frames; use the transforms saved for this stack"
+        )
+    return matrices
 
 
 def restore_method(name: str) -> str:
@@ -214,6 +222,15 @@ def _memory_available() -> int:
         return _memory_bytes()
 
 
+def _stack_size(frame_paths: Sequence[Path]) -> tuple[int, tuple[int, ...], int]:
+    """Frames, frame shape and bytes of the stack as float32, from the headers."""
+    from allfocus import io
+
+    with io.iter_frames(frame_paths) as stream:
+        num, shape = len(stream), stream.shape
+    return num, shape, num * int(np.prod(shape)) * 4
+
+
 #: Peak memory of in-memory alignment and fusion, in multiples of the stack as
 #: float32 (measured: 10 colour frames, ``--align auto``, 3.5x; see docs/scaling.md).
 _IN_MEMORY_FACTOR = 3.5
@@ -225,14 +242,11 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
     The operating system would otherwise kill the process part-way, with no
     message; the frame headers tell the size before anything is decoded.
     """
-    from allfocus import io
     from allfocus._core.errors import InputError
     from allfocus.fusion.streaming import STREAMING_METHODS
 
-    with io.iter_frames(frame_paths) as stream:
-        num, shape = len(stream), stream.shape
-    channels = shape[2] if len(shape) == 3 else 1
-    need = int(_IN_MEMORY_FACTOR * num * shape[0] * shape[1] * channels * 4)
+    num, shape, floats = _stack_size(frame_paths)
+    need = int(_IN_MEMORY_FACTOR * floats)
     have = _memory_available()
     if need <= have:
         return
@@ -264,7 +278,6 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
     streams only when the stack would not fit: frame by frame it has no
     consistency vote, which costs 0.3 dB at 10 frames (bench_fusion).
     """
-    from allfocus import io
     from allfocus.fusion.streaming import STREAMING_METHODS
 
     if config.streaming == "always":
@@ -273,62 +286,26 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
         return False
     if config.method == "depthmap":
         return True
-    with io.iter_frames(frame_paths) as stream:
-        channels = stream.shape[2] if len(stream.shape) == 3 else 1
-        need = len(stream) * stream.shape[0] * stream.shape[1] * channels * 4
-    return need > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * need > _memory_available()
-
-
-def _matched_frames(
-    frames: Iterable[NDArray], reference: NDArray, *, color: bool
-) -> Iterator[NDArray]:
-    """``frames`` with their brightness matched to ``reference``, one at a time.
-
-    As :func:`allfocus.fusion.exposure.match_exposure`: each frame's gain
-    field is fitted as it arrives and applied in the frame's own dtype
-    (rounded for integers); frames within tolerance pass through untouched.
-    """
-    from allfocus.fusion.exposure import GainFit, apply_gain
-
-    fit = GainFit(_frame_luma(reference, color))
-    for frame in frames:
-        coef = fit.coefficients(_frame_luma(frame, color))
-        yield frame if coef is None else apply_gain(frame, fit, coef, color=color)
+    floats = _stack_size(frame_paths)[2]
+    return floats > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
 
 
 def _aligned_frames(stream: Any, plan: Any) -> Iterator[NDArray]:
-    """The kept frames of ``stream`` resampled by ``plan``, back in the stream's dtype."""
+    """The kept frames of ``stream`` resampled by ``plan`` (in the stream's dtype)."""
     for k, frame in enumerate(stream):
-        if k in plan.dropped:
-            continue
-        yield _native(plan.resample(frame, k), stream.dtype)  # a no-op for 8/16-bit
-
-
-def _native(image: NDArray, dtype: np.dtype) -> NDArray:
-    """``image`` in ``dtype``: as it is when it has it, else from [0, 1] floats
-    (integers scaled to their range and rounded)."""
-    if image.dtype == dtype or np.dtype(dtype).kind not in "ui":
-        return image.astype(dtype, copy=False)
-    scaled = image * np.float32(np.iinfo(dtype).max)
-    return np.rint(scaled, out=scaled).astype(dtype)
+        if k not in plan.dropped:
+            yield plan.resample(frame, k)
 
 
 def _stream_plan(stream: Any, config: FuseConfig, progress: Progress) -> Any:
     """Alignment of a frame stream (``allfocus.align.plan_frames``), or None without it."""
     if config.transforms is None and config.align == "none":
         return None
-    from allfocus.align import load_transforms, plan_frames
+    from allfocus.align import plan_frames
 
     matrices = None
     if config.transforms is not None:
-        _, matrices = load_transforms(config.transforms)
-        if len(matrices) != len(stream):
-            from allfocus._core.errors import InputError
-
-            raise InputError(
-                f"{config.transforms} holds {len(matrices)} transforms but the stack has "
-                f"{len(stream)} frames; use the transforms saved for this stack"
-            )
+        matrices = _saved_transforms(config.transforms, len(stream))
     progress("align", 0, 1)
     plan = plan_frames(
         stream.read,
@@ -344,19 +321,6 @@ def _stream_plan(stream: Any, config: FuseConfig, progress: Progress) -> Any:
     return plan
 
 
-def _frame_luma(frame: NDArray, color: bool) -> NDArray[np.float32]:
-    """Luma of a channels-last frame in [0, 1], by bands of rows (no float copy of it)."""
-    from allfocus._core.validate import as_float_image, luminance
-
-    if not color:
-        return as_float_image(frame, name="frame")
-    luma = np.empty(frame.shape[:2], dtype=np.float32)
-    for r in range(0, frame.shape[0], 256):
-        part = as_float_image(frame[r : r + 256], name="frame")
-        luma[r : r + 256] = luminance(part, color=True)
-    return luma
-
-
 def _fuse_streaming_files(
     frame_paths: Sequence[Path],
     out_path: Path | None,
@@ -369,6 +333,7 @@ def _fuse_streaming_files(
 ) -> FuseReport:
     """The frame-by-frame branch of :func:`fuse_files` (memory independent of N)."""
     from allfocus import io
+    from allfocus.fusion.exposure import match_frames
     from allfocus.fusion.streaming import fuse_streaming
 
     with io.iter_frames(frame_paths) as stream:
@@ -385,8 +350,8 @@ def _fuse_streaming_files(
             progress("exposure", 0, 1)
             reference = stream.read(stream.reference)
             if plan is not None:
-                reference = _native(plan.resample(reference, stream.reference), stream.dtype)
-            frames = _matched_frames(frames, reference, color=color)
+                reference = plan.resample(reference, stream.reference)
+            frames = match_frames(frames, reference, color=color)
             progress("exposure", 1, 1)
         result = fuse_streaming(
             frames,

@@ -12,16 +12,6 @@ from pathlib import Path
 
 from allfocus._core.errors import ReadError
 
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
-    (b"II+\x00", "tiff"),
-    (b"MM\x00+", "tiff"),
-    (b"BM", "bmp"),
-)
-
 #: File extension of each format, used for the generated file names.
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "bmp": ".bmp"}
 
@@ -47,11 +37,10 @@ class Probe:
 
 
 def sniff(head: bytes) -> str | None:
-    """The image format whose signature starts ``head``, or ``None``."""
-    for signature, kind in _SIGNATURES:
-        if head.startswith(signature):
-            return kind
-    return None
+    """The image format whose signature starts ``head``, or ``None`` (as allfocus.io)."""
+    from allfocus.io._read import image_format
+
+    return image_format(head)
 
 
 def probe(path: Path, name: str) -> Probe:
