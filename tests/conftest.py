@@ -7,8 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from allfocus.synth.files import write_synthetic_stack
+
+# Property tests draw the same examples on every run, so a run's result does
+# not depend on chance (set HYPOTHESIS_PROFILE=explore to draw new ones).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

@@ -175,3 +175,23 @@ def test_unknown_restore_method_is_exit_2_even_without_restore(synthetic_dir, tm
     err = capsys.readouterr().err
     assert "sharpest" in err and "defocus" in err
     assert not out.exists()
+
+
+def test_no_defocus_model_gives_the_plain_decision_map(synthetic_dir, tmp_path, capsys):
+    from allfocus.fusion import fuse as fuse_array
+    from allfocus.metrics import psnr
+
+    frames = frames_of(synthetic_dir)
+    out = tmp_path / "plain.tif"
+    args = ["fuse", *frames, "-o", str(out), "--align", "none", "--no-exposure-match", "-q"]
+    assert main([*args, "--no-defocus-model"]) == 0, capsys.readouterr().err
+    stack = np.stack([io.read_image(f).array for f in frames])
+    plain = fuse_array(stack, channel_axis=-1, unmix_rims=False, sharpen_between=False).image
+    written = io.read_image(out).array.astype(np.float32) / 255
+    default = tmp_path / "default.tif"
+    assert main(["fuse", *frames, "-o", str(default), *args[-4:-1], "-q"]) == 0
+    modelled = io.read_image(default).array.astype(np.float32) / 255
+    # without the model the stack is streamed: the plain map up to the
+    # streaming differences (tests/fusion/test_streaming.py)
+    assert psnr(written, plain, channel_axis=-1) > 45
+    assert np.abs(modelled - written).max() > 2 / 255

@@ -69,9 +69,11 @@ def test_copies_return_the_image(method, num, synth5):
 
 @pytest.mark.parametrize("method", RUNNABLE)
 def test_frame_order_does_not_matter(method, synth5):
+    # depthmap's rim un-mixing takes frames in focus order (tested below)
+    params = {"unmix_rims": False, "sharpen_between": False} if method == "depthmap" else {}
     perm = np.array([3, 0, 4, 1, 2])
-    res = fuse(synth5.frames, method=method, channel_axis=-1)
-    res_p = fuse(synth5.frames[perm], method=method, channel_axis=-1)
+    res = fuse(synth5.frames, method=method, channel_axis=-1, **params)
+    res_p = fuse(synth5.frames[perm], method=method, channel_axis=-1, **params)
     np.testing.assert_allclose(res_p.image, res.image, atol=1e-4)
     # Frame j of the permuted stack is frame perm[j] of the original.
     same = perm[np.rint(res_p.depth).astype(int)] == np.rint(res.depth).astype(int)

@@ -39,7 +39,7 @@ def test_depthmap_matches_in_memory(colour, dtype):
         stack = colour.frames
     else:
         stack = np.round(colour.frames * np.iinfo(dtype).max).astype(dtype)
-    whole = fuse_depthmap(stack, channel_axis=-1)
+    whole = fuse_depthmap(stack, channel_axis=-1, unmix_rims=False, sharpen_between=False)
     streamed = fuse_streaming(iter(stack), channel_axis=-1)
     assert streamed.image.dtype == np.float32
     assert streamed.image.shape == whole.image.shape
@@ -56,7 +56,7 @@ def test_depthmap_matches_in_memory(colour, dtype):
 
 
 def test_depthmap_grey_matches_in_memory(grey):
-    whole = fuse_depthmap(grey.frames)
+    whole = fuse_depthmap(grey.frames, unmix_rims=False, sharpen_between=False)
     streamed = fuse_streaming(list(grey.frames))
     assert streamed.image.ndim == 2
     assert psnr(streamed.image, whole.image) > 50
@@ -65,14 +65,18 @@ def test_depthmap_grey_matches_in_memory(grey):
 
 def test_hard_selection_without_cleanup_is_exact(colour):
     params = {"refine_radius": 0, "min_region": 0}
-    whole = fuse_depthmap(colour.frames, channel_axis=-1, **params)
+    whole = fuse_depthmap(
+        colour.frames, channel_axis=-1, unmix_rims=False, sharpen_between=False, **params
+    )
     streamed = fuse_streaming(colour.frames, channel_axis=-1, **params)
     np.testing.assert_array_equal(streamed.image, whole.image)
     np.testing.assert_array_equal(streamed.depth, whole.depth)
 
 
 def test_refinement_without_cleanup_is_nearly_exact(colour):
-    whole = fuse_depthmap(colour.frames, channel_axis=-1, min_region=0)
+    whole = fuse_depthmap(
+        colour.frames, channel_axis=-1, min_region=0, unmix_rims=False, sharpen_between=False
+    )
     streamed = fuse_streaming(colour.frames, channel_axis=-1, min_region=0)
     np.testing.assert_array_equal(streamed.depth, whole.depth)
     assert _differing(streamed.image, whole.image, tol=1e-4) < 0.001
@@ -247,7 +251,9 @@ def test_clean_labels_in_bands_equals_one_pass(size):
 def test_wide_frames_match_in_memory():
     # Frames wide enough for bands of fewer rows than the default (64 here).
     stack = synthetic_stack((150, 4000), 4, rng=4, noise=0.003)
-    whole = fuse_depthmap(stack.frames, channel_axis=-1, min_region=0)
+    whole = fuse_depthmap(
+        stack.frames, channel_axis=-1, min_region=0, unmix_rims=False, sharpen_between=False
+    )
     streamed = fuse_streaming(stack.frames, channel_axis=-1, min_region=0)
     np.testing.assert_array_equal(streamed.depth, whole.depth)
     assert _differing(streamed.image, whole.image, tol=1e-4) < 0.001

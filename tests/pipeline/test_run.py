@@ -26,7 +26,7 @@ def test_fuse_stack_without_alignment_equals_fuse():
         s.frames, config=FuseConfig(align="none", exposure_match=False), channel_axis=-1
     )
     direct = fuse(s.frames, method="depthmap", channel_axis=-1)
-    np.testing.assert_allclose(result.image, direct.image)
+    np.testing.assert_allclose(result.image, direct.image, atol=1e-6)
     assert dropped == {} and model == "none"
 
 
@@ -60,7 +60,10 @@ def test_streaming_path_matches_in_memory(synthetic_dir, tmp_path):
     from allfocus.metrics import psnr
 
     frames = [str(synthetic_dir / "frame_*.png")]
-    base = FuseConfig(align="none", exposure_match=False)
+    # streaming does not un-mix rims; compare the fusion itself
+    base = FuseConfig(
+        align="none", exposure_match=False, params={"unmix_rims": False, "sharpen_between": False}
+    )
     streamed = fuse_files(
         frames, None, config=FuseConfig(**{**base.__dict__, "streaming": "always"})
     )
@@ -118,7 +121,12 @@ def test_streaming_matches_exposure_like_the_in_memory_path(tmp_path, bits):
     frames = [str(tmp_path / "f*.png")]
 
     def run(streaming: str, exposure: bool) -> np.ndarray:
-        cfg = FuseConfig(align="none", exposure_match=exposure, streaming=streaming)
+        cfg = FuseConfig(
+            align="none",
+            exposure_match=exposure,
+            streaming=streaming,
+            params={"unmix_rims": False, "sharpen_between": False},
+        )
         return fuse_files(frames, None, config=cfg).result.image
 
     memory = run("never", True)
@@ -191,3 +199,23 @@ def test_streaming_applies_saved_transforms(tmp_path):
     streamed = fuse_files(frames, None, config=config)
     assert streamed.align_model == "saved"
     assert psnr(streamed.result.image, first.result.image, channel_axis=-1) > 40
+
+
+def test_auto_fuses_small_depthmap_stacks_in_memory_for_the_defocus_model(
+    synthetic_dir, monkeypatch
+):
+    from allfocus import io
+    from allfocus.pipeline import run
+
+    frames = [str(synthetic_dir / "frame_*.png")]
+    stack = np.stack([io.read_image(p).array for p in sorted(synthetic_dir.glob("frame_*"))])
+    plain = {"unmix_rims": False, "sharpen_between": False}
+    base = {"align": "none", "exposure_match": False}
+    assert not run._use_streaming(FuseConfig(**base), io.find_frames(frames))
+    assert run._use_streaming(FuseConfig(**base, params=plain), io.find_frames(frames))
+    auto = fuse_files(frames, None, config=FuseConfig(**base)).result.image
+    direct = fuse(stack, channel_axis=-1).image
+    np.testing.assert_allclose(auto, direct, atol=1e-5)
+    # over the size limit the stack streams, without those steps
+    monkeypatch.setattr(run, "DETAIL_IN_MEMORY", 1)
+    assert run._use_streaming(FuseConfig(**base), io.find_frames(frames))

@@ -93,6 +93,24 @@ RestoreFlag = Annotated[
 ]
 
 
+#: ``--defocus-model`` of ``fuse`` and ``batch``.
+DefocusModelFlag = Annotated[
+    bool,
+    typer.Option(
+        help="depthmap: restore what no frame holds, with the blur fitted from the stack: "
+        "the background under near objects' blurred rims, and surfaces between focus "
+        "planes (stacks up to 256 MiB as float32, fused in memory for it)."
+    ),
+]
+
+
+def defocus_params(method: str, enabled: bool) -> dict[str, bool]:
+    """Method options for ``--defocus-model`` (only ``depthmap`` has them)."""
+    if enabled or method != "depthmap":
+        return {}
+    return {"unmix_rims": False, "sharpen_between": False}
+
+
 def _restore_method(value: str) -> str:
     """Reject an unknown ``--restore-method`` at parse time (exit code 2), with or
     without ``--restore``: a typo is reported the same way by every command."""

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from allfocus.cli._app import (
+    DefocusModelFlag,
     RestoreFlag,
     RestoreMethod,
     app,
     console,
+    defocus_params,
     fail,
     handle_errors,
     progress_bar,
@@ -49,6 +51,7 @@ def batch(
     exposure_match: Annotated[
         bool, typer.Option(help="Match frame brightness before fusing.")
     ] = True,
+    defocus_model: DefocusModelFlag = True,
     restore: RestoreFlag = False,
     restore_method: RestoreMethod = "auto",
     suffix: Annotated[
@@ -74,6 +77,7 @@ def batch(
             align=align,
             exposure_match=exposure_match,
             restore=restore_method if restore else None,
+            params=defocus_params(method, defocus_model),
         )
         jobs = plan_batch(inputs, outdir, suffix=suffix)
         outdir.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from allfocus.cli._app import (
+    DefocusModelFlag,
     RestoreFlag,
     RestoreMethod,
     app,
     console,
+    defocus_params,
     handle_errors,
     progress_bar,
 )
@@ -51,10 +53,12 @@ def fuse(
         bool | None,
         typer.Option(
             help="Read frames one at a time (memory independent of the frame count). "
-            "Default: automatic: on for depthmap, and for pyramid when the stack would not "
-            "fit in memory."
+            "Default: automatic: on for depthmap stacks over 256 MiB as float32 (below, "
+            "they are fused in memory for --defocus-model), and for pyramid when the stack "
+            "would not fit in memory."
         ),
     ] = None,
+    defocus_model: DefocusModelFlag = True,
     restore: RestoreFlag = False,
     restore_method: RestoreMethod = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
@@ -72,6 +76,7 @@ def fuse(
             exposure_match=exposure_match,
             streaming="auto" if streaming is None else ("always" if streaming else "never"),
             restore=restore_method if restore else None,
+            params=defocus_params(method, defocus_model),
         )
         stages = ("read", "align", "exposure", "fuse", *(("restore",) if restore else ()), "write")
         with progress_bar(len(stages), "fusing", quiet=quiet) as advance:

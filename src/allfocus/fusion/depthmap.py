@@ -107,6 +107,8 @@ def fuse_depthmap(
     min_region: int = 4,
     refine_radius: int = 1,
     refine_eps: float = 1e-2,
+    unmix_rims: bool = True,
+    sharpen_between: bool = True,
 ) -> FusionResult:
     """All-in-focus image from the per-pixel sharpest frame (decision map).
 
@@ -131,6 +133,15 @@ def fuse_depthmap(
     refine_eps : float
         Guided-filter regularisation (squared intensity); smaller values make
         transitions follow weaker image edges.
+    unmix_rims : bool
+        Restore the background under near objects' blurred rims
+        (:func:`allfocus.fusion.rims.unmix_rims`), which no frame holds
+        clean. Needs the frames in focus order (either direction); a stack
+        whose blur does not grow with the frame step is left as selected.
+    sharpen_between : bool
+        Deconvolve the blur left where a surface lies between two focus
+        planes (:func:`allfocus.fusion.between.sharpen_between_planes`),
+        with the same fitted blur per focus step.
 
     Returns
     -------
@@ -154,8 +165,11 @@ def fuse_depthmap(
     -----
     Frames are treated alike: the map is an argmax, cleaning works on
     regions of equal labels and the refinement filters each frame's
-    indicator map, so permuting the frames permutes the depth map and leaves
-    the image unchanged (up to exact ties).
+    indicator map, so with ``unmix_rims=False`` permuting the frames
+    permutes the depth map and leaves the image unchanged (up to exact
+    ties). Rim un-mixing needs to know which frames neighbour each other in
+    focus, so it takes the frames in the given order; reversing the order
+    gives the same image.
 
     Examples
     --------
@@ -201,7 +215,40 @@ def fuse_depthmap(
             image += frames[k] * (weight[..., None] if color else weight)
             total += weight
         image /= np.maximum(total, FLOAT(1e-6))[..., None] if color else np.maximum(total, 1e-6)
+    if unmix_rims or sharpen_between:
+        image, depth = _restore_detail(
+            frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
+        )
     return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
+
+
+def _restore_detail(
+    frames: NDArray[np.float32],
+    image: NDArray[np.float32],
+    depth: NDArray[np.float32],
+    *,
+    unmix_rims: bool,
+    sharpen_between: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Rim un-mixing and between-plane sharpening of a decision-map fusion."""
+    from allfocus.fusion.between import sharpen_between_planes
+    from allfocus.fusion.rims import Frames, estimate_rim_model, fit_blur_step
+    from allfocus.fusion.rims import unmix_rims as _unmix
+
+    num = frames.shape[0]
+    source = Frames(frames)
+    depth = np.asarray(depth, dtype=FLOAT)
+    step = fit_blur_step(source, num, depth)
+    if step is None:
+        return image, depth
+    image = np.clip(image, 0.0, 1.0)
+    if unmix_rims:
+        model = estimate_rim_model(source, num, depth, step=step)
+        if model is not None:
+            image, depth, _ = _unmix(source, num, image, depth, model=model)
+    if sharpen_between:
+        image = sharpen_between_planes(source, num, image, depth, step)
+    return image, depth
 
 
 def halo(
@@ -211,18 +258,21 @@ def halo(
     min_region: int = 4,
     refine_radius: int = 1,
     refine_eps: float = 1e-2,
+    unmix_rims: bool = True,
+    sharpen_between: bool = True,
 ) -> int:
     """Pixels :func:`fuse_depthmap` looks beyond a tile with these options.
 
     The focus window, the guided filter (two chained box filters) and the
     region cleaning (a region cut by a tile edge can look small for up to
-    ``min_region`` pixels) add up.
+    ``min_region`` pixels) add up. Tiled fusion does not un-mix rims (each
+    tile would fit its own blur model), so ``unmix_rims`` and ``sharpen_between`` add nothing.
 
     Examples
     --------
     >>> halo()
     26
     """
-    del refine_eps  # no effect on the reach
+    del refine_eps, unmix_rims, sharpen_between  # no effect on the reach
     reach = _measure_halo(measure=measure, window=window)
     return reach + 2 * int(refine_radius) + int(min_region)

@@ -912,7 +912,9 @@ def fuse_streaming(
     ``4/3 * (4 + 4 C)`` bytes per pixel plus the depth state.
 
     ``depthmap`` computes what :func:`allfocus.fusion.depthmap.fuse_depthmap`
-    computes: the same focus measure (in bands of rows with a halo, which
+    computes with ``unmix_rims=False, sharpen_between=False`` (those steps
+    need every frame again after the fusion; the options are ignored here): the
+    same focus measure (in bands of rows with a halo, which
     gives the same values), argmax, small-region cleanup of the final map
     and guided refinement. It differs where the state no longer holds what
     the in-memory method uses. (1) The refinement blends, along each
@@ -942,7 +944,8 @@ def fuse_streaming(
     >>> from allfocus.synth import synthetic_stack
     >>> stack = synthetic_stack((64, 64), 4, rng=0).frames
     >>> streamed = fuse_streaming(iter(stack), channel_axis=-1)
-    >>> in_memory = fuse(stack, channel_axis=-1)
+    >>> plain = {"unmix_rims": False, "sharpen_between": False}  # not done here
+    >>> in_memory = fuse(stack, channel_axis=-1, **plain)
     >>> bool(np.abs(streamed.image - in_memory.image).mean() < 1e-3)
     True
     """
@@ -954,6 +957,10 @@ def fuse_streaming(
         )
     if threads is not None:
         threads = check_int("threads", threads, minimum=1)
+    # Rim un-mixing and between-plane sharpening need every frame again
+    # after the fusion, which a stream cannot give.
+    params.pop("unmix_rims", None)
+    params.pop("sharpen_between", None)
     state = _STREAMS[method](**params)
     check = _FrameCheck(channel_axis)
     count = 0

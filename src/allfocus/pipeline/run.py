@@ -267,14 +267,25 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
     )
 
 
+#: Largest stack (bytes as float32) that ``auto`` fuses with ``depthmap`` in
+#: memory, to un-mix occlusion rims and sharpen between focus planes; larger
+#: stacks stream, without those steps (they cost several times the fusion:
+#: 10 frames of 1.5 MP, 0.6 s without, 5.9 s with; docs/methods.md).
+DETAIL_IN_MEMORY = 256 * 2**20
+
+
 def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
     """Decide whether to fuse frame by frame (see :class:`FuseConfig`).
 
-    ``auto`` streams ``depthmap`` always: measured on real stacks, frame by
-    frame was as fast or faster and took a third to a half of the memory
-    (5 frames of 20 MP: 8.6 s and 1.6 GB against 18.2 s and 3.8 GB; aligned
-    15.0 s and 1.6 GB against 24.6 s and 5.0 GB; a 520x520 pair: 0.54 s either
-    way), with results 51 to 64 dB apart (docs/scaling.md). ``pyramid``
+    ``auto`` fuses ``depthmap`` in memory when the stack is at most
+    :data:`DETAIL_IN_MEMORY` bytes as float32, so that occlusion rims can be
+    un-mixed and surfaces between focus planes sharpened
+    (:mod:`allfocus.fusion.rims`, :mod:`allfocus.fusion.between`), and streams
+    it above that: measured on real
+    stacks, frame by frame was as fast or faster and took a third to a half of
+    the memory (5 frames of 20 MP: 8.6 s and 1.6 GB against 18.2 s and 3.8 GB;
+    aligned 15.0 s and 1.6 GB against 24.6 s and 5.0 GB), with results 51 to
+    64 dB apart when rims are not un-mixed (docs/scaling.md). ``pyramid``
     streams only when the stack would not fit: frame by frame it has no
     consistency vote, which costs 0.3 dB at 10 frames (bench_fusion).
     """
@@ -284,10 +295,12 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
         return True
     if config.streaming == "never" or config.method not in STREAMING_METHODS:
         return False
-    if config.method == "depthmap":
-        return True
     floats = _stack_size(frame_paths)[2]
-    return floats > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
+    too_big = floats > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
+    if config.method == "depthmap":
+        detail = config.params.get("unmix_rims", True) or config.params.get("sharpen_between", True)
+        return too_big or not detail or floats > DETAIL_IN_MEMORY
+    return too_big > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
 
 
 def _aligned_frames(stream: Any, plan: Any) -> Iterator[NDArray]:
