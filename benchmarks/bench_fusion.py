@@ -36,10 +36,10 @@ SELECTION_NOTE = """
 to the ground truth there, the highest PSNR that any per-pixel choice of
 frames can reach on these files (optimistic: knowing the truth, it also picks
 the frame whose noise fits best). Where it is less than 3 dB above enfuse, no
-method that copies each pixel from a frame, as `depthmap` does, can meet the
-3 dB target there: the rest would have to come from restoring detail that no
-frame holds (the background under a near object's blurred rim, and the
-defocus left in every frame between focus planes).
+method that only copies each pixel from a frame can meet the 3 dB target
+there; `depthmap` goes beyond it by restoring detail that no frame holds (the
+background under a near object's blurred rim, and the defocus left between
+focus planes; docs/methods.md, "The defocus model").
 """
 
 
