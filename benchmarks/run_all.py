@@ -134,9 +134,13 @@ literature: these tables rank coarsely. Where allfocus is behind:
   on the real stacks 0.36 to 1.25 GB, and 3.7 to 4.3 GB on the 20 MP microscope stack, where
   enfuse and most openfocus classical methods need about 1 GB (`dtcwt` 2.4 GB). These are
   in-memory figures: `auto` held stacks that fit in memory whole when this run was made. It
-  now fuses frame by frame whenever the method can, which on the 20 MP stack took 8.6 s and
-  1.55 GB instead of 18.2 s and 3.83 GB (one-off, docs/scaling.md); the table rows were not
-  re-measured.
+  now fuses `depthmap` frame by frame above 256 MiB (as float32), which on the 20 MP stack took
+  8.6 s and 1.55 GB instead of 18.2 s and 3.83 GB (one-off, docs/scaling.md), and applies the
+  defocus model (docs/methods.md) to smaller stacks; this run predates that model and its
+  `depthmap` rows were not re-measured. On the Lytro pairs and the real stacks the model's rim
+  step is refused by its check, so those images are unchanged except where between-plane
+  sharpening acts (6 % of the pcb stack's pixels; section "The defocus model of depthmap"
+  below); on the synthetic stacks, bench_fusion's table above has the current figures.
 - **`gacn` is slow and heavy for what it gains.** 2 s and 0.9 GB a pair, 41 s and 4.9 GB for
   the 32-frame keyboard stack, 337 s and 5.2 GB for the 20 MP stack (StackMFF V3: 252 s and
   2.3 GB). On the synthetic stacks it is below `depthmap` (34.37 against 34.86 dB).
