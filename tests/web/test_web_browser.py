@@ -80,6 +80,21 @@ def server(tmp_path):
     sock.close()
 
 
+def _wait_until(page, expression: str) -> None:
+    """Poll ``expression`` from here until it is true.
+
+    ``page.wait_for_function`` polls with a function built from the string in
+    the page, which the app's Content-Security-Policy (no 'unsafe-eval')
+    refuses whenever the condition is not already true at the first look;
+    ``page.evaluate`` is not subject to it.
+    """
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        page.wait_for_timeout(50)
+
+
 def test_page_fuses_a_stack(sync_playwright, server, tmp_path):
     shape = (360, 480) if UPDATE_SCREENSHOT else (96, 128)
     written = write_synthetic_stack(tmp_path / "stack", num_frames=3, shape=shape, seed=1)
@@ -102,17 +117,19 @@ def test_page_fuses_a_stack(sync_playwright, server, tmp_path):
             page.select_option("#method", METHOD)
             page.select_option("#align", "auto")
             if UPDATE_SCREENSHOT:
-                page.wait_for_function(
+                _wait_until(
+                    page,
                     "Array.from(document.querySelectorAll('#file-list img'))"
-                    ".every((img) => img.complete && img.naturalWidth > 0)"
+                    ".every((img) => img.complete && img.naturalWidth > 0)",
                 )
                 _screenshot(page, "web-upload.png")
             page.click("#start")
 
             page.wait_for_selector("#step-result", state="visible")
-            page.wait_for_function(
+            _wait_until(
+                page,
                 "document.getElementById('img-after').naturalWidth > 0"
-                " && document.getElementById('img-before').naturalWidth > 0"
+                " && document.getElementById('img-before').naturalWidth > 0",
             )
             assert page.is_hidden("#message")
             assert "Fused 3 frames with depthmap" in page.inner_text("#result-info")
