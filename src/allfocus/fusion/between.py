@@ -72,7 +72,7 @@ def _interior(depth: NDArray[np.float32], num: int) -> NDArray[np.bool_]:
 
 
 def residual_radius(
-    frames: FrameSource,
+    frames: FrameSource | NDArray | Frames,
     num: int,
     image: NDArray[np.float32],
     depth: NDArray[np.float32],
@@ -168,7 +168,7 @@ def sharpen_between_planes(
 
     Parameters
     ----------
-    frames : (S, M, N[, C]) ndarray or callable
+    frames : (S, M, N[, C]) ndarray, callable or Frames
         The stack (float32 in [0, 1], colour last) in focus order, or
         ``frames(k)``.
     num : int
