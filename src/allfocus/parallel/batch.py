@@ -297,11 +297,16 @@ def _outcome(job: BatchJob, frames: int, why: str, seconds: float) -> StackOutco
     return StackOutcome(job.name, job.output, "fused", frames=frames, seconds=seconds)
 
 
-def _one_opencv_thread() -> None:
-    """Run on each worker of a local cluster: one worker process per core, so no OpenCV pool."""
+def _worker_setup() -> None:
+    """Run on each worker of a local cluster: one worker process per core, so no
+    OpenCV pool; and freed memory kept for reuse, as the ``allfocus`` command
+    keeps it (:func:`allfocus._core.memory.retain_freed_memory`)."""
     import cv2
 
+    from allfocus._core.memory import retain_freed_memory
+
     cv2.setNumThreads(1)
+    retain_freed_memory()
 
 
 @contextmanager
@@ -310,7 +315,8 @@ def local_client(workers: int = 2, *, memory_limit: str | int = "auto") -> Itera
 
     The cluster listens on 127.0.0.1 only, runs ``workers`` worker processes
     with one thread each, and OpenCV in each worker is set to one thread (the
-    workers, not OpenCV's pool, use the cores); it has no dashboard and keeps
+    workers, not OpenCV's pool, use the cores) and freed memory is kept for
+    reuse as in the ``allfocus`` command; it has no dashboard and keeps
     ``distributed``'s own logging to errors.
 
     Parameters
@@ -345,7 +351,7 @@ def local_client(workers: int = 2, *, memory_limit: str | int = "auto") -> Itera
         ) as cluster,
         Client(cluster) as client,
     ):
-        client.run(_one_opencv_thread)
+        client.run(_worker_setup)
         yield client
 
 
