@@ -36,6 +36,17 @@ What has to be estimated from the stack itself:
   background pixel shows the un-mixed background blurred by the known
   radius, and moves to the background when it matches.
 
+The model checks itself, since a real stack need not follow it (lenses are
+not ideal discs, and a surface outside the focus range gives a depth map of
+noise whose label edges are no occlusions): an occluder must appear in the
+frame being un-mixed as its own frame blurred by the fitted radius; each
+un-mixed rim (a connected part) must predict the neighbouring frames with at
+most 0.7 times the error of the selected pixels; and when fewer than a
+quarter of the candidate rim pixels pass, the stack is left as fused. On the
+real stacks and Lytro pairs at hand nothing has passed yet
+(``benchmarks/bench_defocus_model.py``); without these checks the rims of a
+real circuit-board stack were painted with blotches.
+
 Hand-written because no library models occlusion defocus; the blur is
 OpenCV's ``filter2D`` with the disc point-spread function of
 :func:`allfocus.restore.psf.disc_psf`, the same model as
@@ -478,7 +489,7 @@ def _outline(
 
 
 def unmix_rims(
-    frames: FrameSource | NDArray,
+    frames: FrameSource | NDArray | Frames,
     num: int,
     image: NDArray[np.float32],
     depth: NDArray[np.float32],
@@ -491,10 +502,10 @@ def unmix_rims(
 
     Parameters
     ----------
-    frames : (S, M, N[, C]) ndarray or callable
+    frames : (S, M, N[, C]) ndarray, callable or Frames
         The stack as float32 in [0, 1], colour last, in focus order (either
         direction), or ``frames(k)`` returning frame ``k``; each frame is
-        requested a few times (``2 * iterations + 3`` passes at most).
+        requested several times (a checked pass per round, plus the fits).
     num : int
         Number of frames.
     image : (M, N[, C]) ndarray
