@@ -166,25 +166,14 @@ def sharpen_between_planes(
 ) -> NDArray[np.float32]:
     """Deconvolve the blur left where a surface lies between two focus planes.
 
-    Parameters
-    ----------
-    frames : (S, M, N[, C]) ndarray, callable or Frames
-        The stack (float32 in [0, 1], colour last) in focus order, or
-        ``frames(k)``.
-    num : int
-        Number of frames.
-    image : (M, N[, C]) ndarray
-        The fused image, float32 in [0, 1].
-    depth : (M, N) ndarray
-        Its depth map (frame index).
-    step : float
-        Blur radius one focus step adds
-        (:func:`allfocus.fusion.rims.fit_blur_step`).
+    The parameters are those of :func:`residual_radius` (``step`` from
+    :func:`allfocus.fusion.rims.fit_blur_step`), which measures the radius
+    that :func:`deconvolve_discs` then undoes.
 
     Returns
     -------
     ndarray
-        The sharpened image, ``image``'s shape.
+        The sharpened image, ``image``'s shape, float32 in [0, 1].
     """
     radius = residual_radius(frames, num, image, np.asarray(depth, FLOAT), step)
     if not (radius > 0.05).any():
