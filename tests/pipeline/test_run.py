@@ -219,3 +219,16 @@ def test_auto_fuses_small_depthmap_stacks_in_memory_for_the_defocus_model(
     # over the size limit the stack streams, without those steps
     monkeypatch.setattr(run, "DETAIL_IN_MEMORY", 1)
     assert run._use_streaming(FuseConfig(**base), io.find_frames(frames))
+
+
+def test_auto_streams_pyramid_over_a_quarter_of_the_memory(synthetic_dir, monkeypatch):
+    from allfocus import io
+    from allfocus.pipeline import run
+
+    frames = io.find_frames([str(synthetic_dir / "frame_*.png")])
+    config = FuseConfig(method="pyramid", align="none")
+    monkeypatch.setattr(run, "_memory_available", lambda: 1 << 40)
+    assert not run._use_streaming(config, frames)
+    # the stack (4 x 96 x 128 x 3 floats, 590 KB) is over a quarter of 2 MB
+    monkeypatch.setattr(run, "_memory_bytes", lambda: 2 << 20)
+    assert run._use_streaming(config, frames)

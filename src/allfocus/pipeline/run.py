@@ -300,7 +300,7 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
     if config.method == "depthmap":
         detail = config.params.get("unmix_rims", True) or config.params.get("sharpen_between", True)
         return too_big or not detail or floats > DETAIL_IN_MEMORY
-    return too_big > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
+    return too_big
 
 
 def _aligned_frames(stream: Any, plan: Any) -> Iterator[NDArray]:
