@@ -31,8 +31,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, machine_line, markdown_table, write_section
 
-PLAIN = {"unmix_rims": False, "sharpen_between": False}
-
 
 def _changed(a: np.ndarray, b: np.ndarray) -> float:
     diff = np.abs(a - b)
@@ -42,11 +40,12 @@ def _changed(a: np.ndarray, b: np.ndarray) -> float:
 def run_stack(frames: np.ndarray, truth: np.ndarray | None) -> dict:
     """Fuse with and without the model; what each step did."""
     from allfocus.fusion import fuse
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
     from allfocus.fusion.rims import Frames, estimate_rim_model, fit_blur_step, unmix_rims
     from allfocus.metrics import psnr
 
     start = time.perf_counter()
-    plain = fuse(frames, channel_axis=-1, **PLAIN)
+    plain = fuse(frames, channel_axis=-1, **DEFOCUS_MODEL_OFF)
     plain_s = time.perf_counter() - start
     start = time.perf_counter()
     full = fuse(frames, channel_axis=-1)

@@ -15,9 +15,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from allfocus.fusion import fuse
+from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
 from allfocus.synth import synthetic_stack
-
-PLAIN = {"unmix_rims": False, "sharpen_between": False}
 
 
 def psnr_of(mse: float) -> float:
@@ -38,7 +37,7 @@ def main() -> None:
                 f"(interior {psnr_of(oerr[~band].mean()):.2f}); band {band.mean() * 100:.1f} % "
                 "of pixels"
             )
-            for name, params in (("plain", PLAIN), ("model", {})):
+            for name, params in (("plain", DEFOCUS_MODEL_OFF), ("model", {})):
                 fused = fuse(frames, method="depthmap", channel_axis=-1, **params).image
                 err = (fused - s.sharp) ** 2
                 print(

@@ -106,9 +106,11 @@ DefocusModelFlag = Annotated[
 
 def defocus_params(method: str, enabled: bool) -> dict[str, bool]:
     """Method options for ``--defocus-model`` (only ``depthmap`` has them)."""
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+
     if enabled or method != "depthmap":
         return {}
-    return {"unmix_rims": False, "sharpen_between": False}
+    return dict(DEFOCUS_MODEL_OFF)
 
 
 def _restore_method(value: str) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.validate import FLOAT
-from allfocus.fusion.rims import Frames, FrameSource, _blur, _grey
+from allfocus.fusion.rims import Frames, FrameSource, _as_colour, _blur, _grey
 
 #: Offsets (in focus steps) at which the estimate is calibrated.
 _OFFSETS = np.linspace(0.0, 0.5, 6)
@@ -136,7 +136,7 @@ def deconvolve_discs(
     Second-order Neumann series at each of a few radii, interpolated between
     them; 0 leaves a pixel as it is.
     """
-    work = image[..., None] if image.ndim == 2 else image
+    work = _as_colour(image)
     out = np.zeros_like(work)
     total = np.zeros(radius.shape, FLOAT)
     width = _LEVELS[1] - _LEVELS[0]

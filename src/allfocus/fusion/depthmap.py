@@ -22,6 +22,8 @@ frames.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -43,6 +45,10 @@ from allfocus.fusion._common import (
     select,
     subframe_depth,
 )
+
+#: Options of :func:`fuse_depthmap` that turn its defocus model off, leaving
+#: the plain decision map (what streamed and tiled fusion compute).
+DEFOCUS_MODEL_OFF = MappingProxyType({"unmix_rims": False, "sharpen_between": False})
 
 
 def remove_small_regions(labels: NDArray[np.integer], *, min_size: int) -> NDArray[np.intp]:

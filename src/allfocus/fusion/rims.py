@@ -323,24 +323,24 @@ def _as_colour(frame: NDArray[np.float32]) -> NDArray[np.float32]:
     return frame[..., None] if frame.ndim == 2 else frame
 
 
-def _judge(
-    region: NDArray[np.bool_], plain: NDArray[np.float32], unmixed: NDArray[np.float32]
+def _parts_explained(
+    region: NDArray[np.bool_], baseline: NDArray[np.float32], model: NDArray[np.float32]
 ) -> NDArray[np.bool_]:
-    """Pixels of ``region`` to un-mix: those of connected parts (8-connected)
-    whose un-mixed values cut the prediction error to at most ``_BETTER`` of
-    the selected values' error, summed over the part, and that do so
-    themselves (a part is one rim; judged whole, chance agreement of single
-    pixels in noise does not pass)."""
+    """Pixels of the connected parts (8-connected) of ``region`` where the
+    model's error, summed over the part, is at most ``_BETTER`` of the
+    baseline's, and the baseline's mean error is over ``_GLOW`` (there is
+    something to explain). A part is judged whole, so chance agreement of
+    single pixels in noise does not pass."""
     count, parts = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros(region.shape, bool)
     flat = parts.ravel()
-    before = np.bincount(flat, weights=plain.ravel(), minlength=count)
-    after = np.bincount(flat, weights=unmixed.ravel(), minlength=count)
+    before = np.bincount(flat, weights=baseline.ravel(), minlength=count)
+    after = np.bincount(flat, weights=model.ravel(), minlength=count)
     size = np.bincount(flat, minlength=count)
     good = (after < _BETTER * before) & (before > _GLOW * np.maximum(size, 1))
     good[0] = False
-    return good[parts] & (unmixed < plain)
+    return good[parts]
 
 
 def _real_occluders(
@@ -349,7 +349,6 @@ def _real_occluders(
     depth: NDArray[np.float32],
     nearer: NDArray[np.bool_],
     step: float,
-    grey_k: NDArray[np.float32],
 ) -> NDArray[np.bool_]:
     """The parts of ``nearer`` that frame ``k`` shows as their own frame blurred.
 
@@ -361,19 +360,14 @@ def _real_occluders(
     "occluders" would spread invented rims around them.
     """
     label = np.rint(depth).astype(np.intp)
+    grey_k = frames.grey(k)
     keep = np.zeros(nearer.shape, bool)
     for lab in np.unique(label[nearer]):
-        part_mask = nearer & (label == lab)
-        count, parts = cv2.connectedComponents(part_mask.astype(np.uint8), connectivity=8)
         grey_l = frames.grey(int(lab))
         blurred = _blur(grey_l, step * (k - lab))
-        flat = parts.ravel()
-        with_blur = np.bincount(flat, weights=np.abs(grey_k - blurred).ravel(), minlength=count)
-        without = np.bincount(flat, weights=np.abs(grey_k - grey_l).ravel(), minlength=count)
-        size = np.bincount(flat, minlength=count)
-        good = (with_blur < _BETTER * without) & (without > _GLOW * np.maximum(size, 1))
-        good[0] = False
-        keep |= good[parts]
+        keep |= _parts_explained(
+            nearer & (label == lab), np.abs(grey_k - grey_l), np.abs(grey_k - blurred)
+        )
     return keep
 
 
@@ -409,8 +403,7 @@ def _unmix(
         nearer = ahead > _BIN
         if not nearer.any():
             continue
-        frame = _as_colour(frames(k))
-        nearer = _real_occluders(frames, k, depth, nearer, step, frames.grey(k))
+        nearer = _real_occluders(frames, k, depth, nearer, step)
         if not nearer.any():
             continue
         cover, spread = _spread(fused, nearer, ahead, step)
@@ -419,6 +412,7 @@ def _unmix(
         weight *= own & (ahead <= _BIN) & (cover > 0.005)
         if not weight.any():
             continue
+        frame = _as_colour(frames(k))
         background = (frame - spread) / np.maximum(visible, 1e-3)[..., None]
         np.clip(background, 0.0, 1.0, out=background)
         w = weight[..., None]
@@ -435,7 +429,9 @@ def _unmix(
                 blurred = _blur(image, radius).reshape(image.shape)
                 predicted = spread_o + (1.0 - cover_o)[..., None] * blurred
                 total += cv2.blur(np.abs(seen - predicted).mean(axis=-1), (5, 5))
-        w = w * _judge(weight > 0, plain_error, unmixed_error)[..., None]
+        # a rim part passes as a whole, and each of its pixels on its own
+        explained = _parts_explained(weight > 0, plain_error, unmixed_error)
+        w = w * (explained & (unmixed_error < plain_error))[..., None]
         candidates += int(np.count_nonzero(weight))
         accepted += int(np.count_nonzero(w))
         if candidates > _EARLY_CANDIDATES and accepted < 0.5 * _MIN_ACCEPTED * candidates:
@@ -472,8 +468,7 @@ def _outline(
             continue
         behind = (depth > a + _BIN).astype(FLOAT)
         gap = np.round((farthest - a) / _BIN) * _BIN
-        frame = frames(a)
-        frame = frame[..., None] if frame.ndim == 2 else frame
+        frame = _as_colour(frames(a))
         both = np.empty((*depth.shape, unmixed.shape[-1] + 1), FLOAT)
         both[..., 0] = behind
         np.multiply(unmixed, behind[..., None], out=both[..., 1:])
@@ -541,8 +536,7 @@ def unmix_rims(
         get, steps = source, depth
     else:
         get, steps = source.reversed(num), (num - 1) - depth
-    fused = image[..., None] if image.ndim == 2 else image
-    fused = np.asarray(fused, dtype=FLOAT)
+    fused = np.asarray(_as_colour(image), dtype=FLOAT)
     # Checked from the first pass: a stack the model does not describe costs
     # one pass, not the outline rounds as well.
     result = _unmix(get, num, fused, steps, model.step)

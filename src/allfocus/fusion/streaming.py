@@ -944,8 +944,8 @@ def fuse_streaming(
     >>> from allfocus.synth import synthetic_stack
     >>> stack = synthetic_stack((64, 64), 4, rng=0).frames
     >>> streamed = fuse_streaming(iter(stack), channel_axis=-1)
-    >>> plain = {"unmix_rims": False, "sharpen_between": False}  # not done here
-    >>> in_memory = fuse(stack, channel_axis=-1, **plain)
+    >>> from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF  # not done here
+    >>> in_memory = fuse(stack, channel_axis=-1, **DEFOCUS_MODEL_OFF)
     >>> bool(np.abs(streamed.image - in_memory.image).mean() < 1e-3)
     True
     """
@@ -959,8 +959,10 @@ def fuse_streaming(
         threads = check_int("threads", threads, minimum=1)
     # Rim un-mixing and between-plane sharpening need every frame again
     # after the fusion, which a stream cannot give.
-    params.pop("unmix_rims", None)
-    params.pop("sharpen_between", None)
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+
+    for option in DEFOCUS_MODEL_OFF:
+        params.pop(option, None)
     state = _STREAMS[method](**params)
     check = _FrameCheck(channel_axis)
     count = 0

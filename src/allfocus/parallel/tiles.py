@@ -47,11 +47,12 @@ def _resolve(method: str, params: dict[str, Any], shape: tuple[int, int]) -> dic
     FUSION_METHODS.get(method)
     params = dict(params)
     if method == "depthmap":
+        from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+
         # Rim un-mixing and between-plane sharpening fit a blur model to the
         # whole stack; a tile would fit its own, so tiles are fused without
         # them (as streamed fusion is).
-        params["unmix_rims"] = False
-        params["sharpen_between"] = False
+        params.update(DEFOCUS_MODEL_OFF)
     if method == "pyramid" and params.get("levels") is None:
         params["levels"] = max_levels(shape, min_size=8)
     return params
@@ -156,8 +157,8 @@ def fuse_tiled(
     >>> from allfocus.synth import synthetic_stack
     >>> stack = synthetic_stack((96, 80), 3, rng=0).frames
     >>> tiled = fuse_tiled(stack, tile=32, channel_axis=-1)
-    >>> plain = {"unmix_rims": False, "sharpen_between": False}  # not done in tiles
-    >>> whole = fuse(stack, channel_axis=-1, **plain)
+    >>> from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF  # not done in tiles
+    >>> whole = fuse(stack, channel_axis=-1, **DEFOCUS_MODEL_OFF)
     >>> bool(np.abs(tiled.image - whole.image).max() < 1 / 255)
     True
     """
@@ -305,8 +306,8 @@ def fuse_dask(
     >>> lazy = fuse_dask(da.from_array(stack, chunks=(1, 32, 32)))
     >>> lazy.dtype, lazy.shape
     (dtype('float32'), (96, 80))
-    >>> plain = {"unmix_rims": False, "sharpen_between": False}  # not done in chunks
-    >>> bool(np.abs(lazy.compute() - fuse(stack, **plain).image).max() < 1 / 255)
+    >>> from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF  # not done in chunks
+    >>> bool(np.abs(lazy.compute() - fuse(stack, **DEFOCUS_MODEL_OFF).image).max() < 1 / 255)
     True
     """
     try:

@@ -298,7 +298,9 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
     floats = _stack_size(frame_paths)[2]
     too_big = floats > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
     if config.method == "depthmap":
-        detail = config.params.get("unmix_rims", True) or config.params.get("sharpen_between", True)
+        from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+
+        detail = any(config.params.get(option, True) for option in DEFOCUS_MODEL_OFF)
         return too_big or not detail or floats > DETAIL_IN_MEMORY
     return too_big
 
