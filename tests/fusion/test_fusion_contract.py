@@ -69,8 +69,10 @@ def test_copies_return_the_image(method, num, synth5):
 
 @pytest.mark.parametrize("method", RUNNABLE)
 def test_frame_order_does_not_matter(method, synth5):
-    # depthmap's rim un-mixing takes frames in focus order (tested below)
-    params = {"unmix_rims": False, "sharpen_between": False} if method == "depthmap" else {}
+    # the defocus model takes frames in focus order (tests/fusion/test_rims.py)
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
+
+    params = dict(DEFOCUS_MODEL_OFF) if method in DEFOCUS_MODEL_METHODS else {}
     perm = np.array([3, 0, 4, 1, 2])
     res = fuse(synth5.frames, method=method, channel_axis=-1, **params)
     res_p = fuse(synth5.frames[perm], method=method, channel_axis=-1, **params)

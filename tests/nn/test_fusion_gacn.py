@@ -95,3 +95,19 @@ def test_bad_options():
         fuse(s.frames, method="gacn", channel_axis=-1, tile=8)
     with pytest.raises(ValueError, match="weights"):
         fuse(s.frames, method="gacn", channel_axis=-1, weights="nope")
+
+
+def test_defocus_model_runs_on_the_network_depth_map():
+    s = synthetic_stack((128, 128), 5, rng=7, noise=0.002)
+    plain = fuse(s.frames, method="gacn", channel_axis=-1, unmix_rims=False, sharpen_between=False)
+    model = fuse(s.frames, method="gacn", channel_axis=-1)
+    gain = psnr(model.image, s.sharp, channel_axis=-1) - psnr(plain.image, s.sharp, channel_axis=-1)
+    assert gain > 0.5, gain
+
+
+def test_no_defocus_model_from_the_cli_for_gacn():
+    from allfocus.cli._app import defocus_params
+
+    assert defocus_params("gacn", False) == {"unmix_rims": False, "sharpen_between": False}
+    assert defocus_params("gacn", True) == {}
+    assert defocus_params("pyramid", False) == {}

@@ -69,6 +69,42 @@ def test_sampler(photo_dir, recipe):
     np.testing.assert_array_equal(frames, again)
 
 
+@pytest.mark.parametrize("num", [3, 6])
+def test_stack_batches(photo_dir, num):
+    photos = load_photos([photo_dir], min_side=64)
+    sampler = PairSampler(photos, crop=48)
+    frames, target = sampler.stack_batch(2, num, np.random.default_rng(1))
+    assert frames.shape == target.shape == (2, num, 48, 48)
+    assert frames.dtype == np.float32 and 0 <= frames.min() and frames.max() <= 1
+    np.testing.assert_allclose(target.sum(1), 1.0)
+    # each frame is the sharpest somewhere in some stack, and the target marks it
+    assert (target.sum(axis=(0, 2, 3)) > 0).sum() >= 2
+    assert set(np.unique(target)) == {0.0, 1.0}
+
+
+def test_stack_options_are_checked(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  folders: [x]\n  stack_fraction: 1.5\n")
+    with pytest.raises(ConfigError, match="stack_fraction"):
+        load_config(bad)
+    bad.write_text("data:\n  folders: [x]\n  stack_frames: [2, 5]\n")
+    with pytest.raises(ConfigError, match="stack_frames"):
+        load_config(bad)
+
+
+def test_warm_start_with_a_new_window_computes_the_same(tmp_path):
+    from allfocus.nn.archs.gacn import GACN
+    from allfocus.nn.infer import pretrained_gacn
+    from allfocus.nn.train.loop import warm_start
+
+    net = warm_start(GACN(windows=(1, 2, 5, 10)), "gacn_v1").eval().fold_norms()
+    frames = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(net.scores(frames), pretrained_gacn("gacn_v1").scores(frames))
+    with pytest.raises(ValueError, match="windows"):
+        warm_start(GACN(windows=(1, 2)), "gacn_v1")
+
+
 def test_sampler_rejects_unknown_recipe(photo_dir):
     with pytest.raises(ValueError, match="recipe"):
         PairSampler(load_photos([photo_dir], min_side=64), recipe="nope")
@@ -85,7 +121,8 @@ checkpoint_every: 2
 checkpoint_dir: {tmp_path / "ckpt"}
 model: {{channels: 4, num_blocks: 2, activity_channels: 2, windows: [1, 2],
          decision_channels: 4}}
-data: {{folders: ["{photo_dir}"], recipe: mix, crop: 40}}
+data: {{folders: ["{photo_dir}"], recipe: mix, crop: 40, stack_fraction: 0.5,
+        stack_frames: [3, 4]}}
 """
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"tiny{steps}.yaml"

@@ -232,3 +232,25 @@ def test_auto_streams_pyramid_over_a_quarter_of_the_memory(synthetic_dir, monkey
     # the stack (4 x 96 x 128 x 3 floats, 590 KB) is over a quarter of 2 MB
     monkeypatch.setattr(run, "_memory_bytes", lambda: 2 << 20)
     assert run._use_streaming(config, frames)
+
+
+@pytest.mark.parametrize("method", ["depthmap", "pyramid"])
+def test_in_memory_stacks_over_the_detail_limit_skip_the_defocus_model(
+    synthetic_dir, monkeypatch, method
+):
+    from allfocus import io
+    from allfocus.pipeline import run
+
+    frames = io.find_frames([str(synthetic_dir / "frame_*.png")])
+    config = FuseConfig(method=method, align="none", streaming="never")
+    assert run._detail_params(config, frames) is config
+    monkeypatch.setattr(run, "DETAIL_IN_MEMORY", 1)
+    big = run._detail_params(config, frames)
+    if method == "depthmap":
+        assert big.params == {"unmix_rims": False, "sharpen_between": False}
+    else:
+        assert big is config  # pyramid has no defocus model
+    # an explicit choice is kept
+    forced = FuseConfig(method=method, align="none", params={"unmix_rims": True})
+    if method == "depthmap":
+        assert run._detail_params(forced, frames).params["unmix_rims"] is True

@@ -97,7 +97,7 @@ RestoreFlag = Annotated[
 DefocusModelFlag = Annotated[
     bool,
     typer.Option(
-        help="depthmap: restore what no frame holds, with the blur fitted from the stack: "
+        help="depthmap and gacn: restore what no frame holds, with the blur fitted from the stack: "
         "the background under near objects' blurred rims, and surfaces between focus "
         "planes (stacks up to 256 MiB as float32, fused in memory for it)."
     ),
@@ -105,10 +105,10 @@ DefocusModelFlag = Annotated[
 
 
 def defocus_params(method: str, enabled: bool) -> dict[str, bool]:
-    """Method options for ``--defocus-model`` (only ``depthmap`` has them)."""
-    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+    """Method options for ``--defocus-model`` (``depthmap`` and ``gacn`` have them)."""
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
 
-    if enabled or method != "depthmap":
+    if enabled or method not in DEFOCUS_MODEL_METHODS:
         return {}
     return dict(DEFOCUS_MODEL_OFF)
 

@@ -49,6 +49,8 @@ from allfocus.fusion._common import (
 #: Options of :func:`fuse_depthmap` that turn its defocus model off, leaving
 #: the plain decision map (what streamed and tiled fusion compute).
 DEFOCUS_MODEL_OFF = MappingProxyType({"unmix_rims": False, "sharpen_between": False})
+#: Fusion methods that take those options (the model runs on their depth map).
+DEFOCUS_MODEL_METHODS = ("depthmap", "gacn")
 
 
 def remove_small_regions(labels: NDArray[np.integer], *, min_size: int) -> NDArray[np.intp]:
@@ -222,13 +224,13 @@ def fuse_depthmap(
             total += weight
         image /= np.maximum(total, FLOAT(1e-6))[..., None] if color else np.maximum(total, 1e-6)
     if unmix_rims or sharpen_between:
-        image, depth = _restore_detail(
+        image, depth = restore_detail(
             frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
         )
     return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
 
 
-def _restore_detail(
+def restore_detail(
     frames: NDArray[np.float32],
     image: NDArray[np.float32],
     depth: NDArray[np.float32],
@@ -236,7 +238,11 @@ def _restore_detail(
     unmix_rims: bool,
     sharpen_between: bool,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Rim un-mixing and between-plane sharpening of a decision-map fusion."""
+    """Rim un-mixing and between-plane sharpening of a decision-map fusion.
+
+    ``image`` is the fused image and ``depth`` its sub-frame depth map (frame
+    index per pixel) from any decision-map method; returns both, restored.
+    """
     from allfocus.fusion.between import sharpen_between_planes
     from allfocus.fusion.rims import Frames, estimate_rim_model, fit_blur_step
     from allfocus.fusion.rims import unmix_rims as _unmix

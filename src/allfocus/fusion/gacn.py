@@ -5,7 +5,9 @@ frame against the best of the others; the per-pixel winner is cleaned of tiny
 regions and blended along decision edges by the same guided filter as
 :func:`allfocus.fusion.depthmap.fuse_depthmap` (``refine="depthmap"``), or by
 the network's own boundary guided filter (``refine="network"``). Decisions use
-luma; all colour channels are fused. Importing this module does not import
+luma; all colour channels are fused. The defocus model of ``depthmap``
+(occlusion rims un-mixed, surfaces between focus planes sharpened) then runs
+on the network's depth map, as it does on depthmap's. Importing this module does not import
 torch; calling the method without torch raises ``MissingDependencyError``.
 """
 
@@ -28,9 +30,12 @@ from allfocus.fusion._common import (
     select,
     subframe_depth,
 )
-from allfocus.fusion.depthmap import remove_small_regions
+from allfocus.fusion.depthmap import remove_small_regions, restore_detail
 
-__all__ = ["fuse_gacn", "halo"]
+__all__ = ["DEFAULT_WEIGHTS", "fuse_gacn", "halo"]
+
+#: The weights ``fuse_gacn`` uses unless told otherwise.
+DEFAULT_WEIGHTS = "gacn_v1"
 
 _REFINE = ("depthmap", "network", "soft", "none")
 #: Receptive radius of the shipped network (features 4, window 10, decision path ~13).
@@ -60,12 +65,14 @@ def fuse_gacn(
     stack: NDArray,
     *,
     channel_axis: int | None = None,
-    weights: str = "gacn_v1",
+    weights: str = DEFAULT_WEIGHTS,
     refine: str = "depthmap",
     min_region: int = 4,
     refine_radius: int = 1,
     refine_eps: float = 1e-2,
     tile: int = 512,
+    unmix_rims: bool = True,
+    sharpen_between: bool = True,
 ) -> FusionResult:
     """All-in-focus image from a learned, frame-symmetric decision map.
 
@@ -91,13 +98,17 @@ def fuse_gacn(
     tile : int
         Largest tile side of the network pass; larger images are processed in
         overlapping tiles (halo = the network's receptive radius).
+    unmix_rims, sharpen_between : bool
+        The defocus model of :func:`allfocus.fusion.depthmap.fuse_depthmap`,
+        applied to this method's depth map (see there and ``docs/methods.md``).
 
     Returns
     -------
     FusionResult
-        ``depth``: the winning frame with sub-frame interpolation of the
-        network's frame probabilities; ``confidence``: the winner's
-        probability rescaled so that a tie of all frames is 0.
+        ``depth``: the winning frame with sub-frame interpolation (a parabola
+        through the network's scores of the winner and its neighbours);
+        ``confidence``: the winner's probability rescaled so that a tie of
+        all frames is 0.
 
     Raises
     ------
@@ -131,9 +142,12 @@ def fuse_gacn(
 
     scores = infer.decision_scores(model, luma, tile=tile)
     probs = _softmax(scores)
-    del scores
     labels = remove_small_regions(np.argmax(probs, axis=0), min_size=min_region)
-    depth = subframe_depth(probs, labels)
+    # The scores (logits), not the peaked probabilities, place the depth
+    # between frames: on synthetic 10-frame stacks the median error is 0.19
+    # frames against 0.24 from the probabilities.
+    depth = subframe_depth(scores, labels)
+    del scores
     confidence = (probs.max(axis=0) - 1.0 / num) / (1.0 - 1.0 / num)
 
     if refine == "none":
@@ -145,17 +159,23 @@ def fuse_gacn(
     else:
         guide = select(luma, labels)
         image = blend(frames, _edge_weights(labels, guide, num, refine_radius, refine_eps))
+    if unmix_rims or sharpen_between:
+        image, depth = restore_detail(
+            frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
+        )
     return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
 
 
 def halo(
     *,
-    weights: str = "gacn_v1",
+    weights: str = DEFAULT_WEIGHTS,
     refine: str = "depthmap",
     min_region: int = 4,
     refine_radius: int = 1,
     refine_eps: float = 1e-2,
     tile: int = 512,
+    unmix_rims: bool = True,
+    sharpen_between: bool = True,
 ) -> int:
     """Pixels :func:`fuse_gacn` looks beyond a tile with these options.
 
@@ -164,6 +184,6 @@ def halo(
     >>> halo()
     38
     """
-    del weights, refine_eps, tile
+    del weights, refine_eps, tile, unmix_rims, sharpen_between  # whole-stack steps: no halo
     boundary = 2 * 3 + 4 if refine == "network" else 2 * int(refine_radius)
     return _NETWORK_REACH + boundary + int(min_region)

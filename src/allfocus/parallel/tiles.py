@@ -44,11 +44,11 @@ _GRID = 8  # window origins for methods built on a 3-level focus-measure pyramid
 
 def _resolve(method: str, params: dict[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
     """``params`` with size-dependent defaults fixed from the whole image's ``shape``."""
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
+
     FUSION_METHODS.get(method)
     params = dict(params)
-    if method == "depthmap":
-        from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
-
+    if method in DEFOCUS_MODEL_METHODS:
         # Rim un-mixing and between-plane sharpening fit a blur model to the
         # whole stack; a tile would fit its own, so tiles are fused without
         # them (as streamed fusion is).

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +270,23 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
 #: Largest stack (bytes as float32) that ``auto`` fuses with ``depthmap`` in
 #: memory, to un-mix occlusion rims and sharpen between focus planes; larger
 #: stacks stream, without those steps (they cost several times the fusion:
-#: 10 frames of 1.5 MP, 0.6 s without, 5.9 s with; docs/methods.md).
+#: 10 frames of 1.5 MP, 0.6 s without, 5.9 s with; docs/methods.md). Larger
+#: stacks fused in memory anyway (``gacn``, ``--no-streaming``) skip them too.
 DETAIL_IN_MEMORY = 256 * 2**20
+
+
+def _detail_params(config: FuseConfig, frame_paths: Sequence[Path]) -> FuseConfig:
+    """``config`` with the defocus model off for stacks over :data:`DETAIL_IN_MEMORY`.
+
+    Options the caller set explicitly are kept.
+    """
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
+
+    if config.method not in DEFOCUS_MODEL_METHODS:
+        return config
+    if _stack_size(frame_paths)[2] <= DETAIL_IN_MEMORY:
+        return config
+    return replace(config, params={**DEFOCUS_MODEL_OFF, **config.params})
 
 
 def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
@@ -470,6 +485,7 @@ def fuse_files(
             start=start,
         )
     _check_fits_in_memory(config, frame_paths)
+    config = _detail_params(config, frame_paths)
     progress("read", 0, 1)
     data = io.read_stack(frame_paths)
     progress("read", 1, 1)

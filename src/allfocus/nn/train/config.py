@@ -35,6 +35,10 @@ class DataConfig:
     recipe: str = "mix"
     crop: int = 112
     scale_range: tuple[float, float] = (0.4, 1.0)
+    #: Share of the batches that are whole focus stacks instead of pairs.
+    stack_fraction: float = 0.0
+    #: Smallest and largest number of frames of those stacks.
+    stack_frames: tuple[int, int] = (3, 8)
 
 
 @dataclass
@@ -64,6 +68,9 @@ class TrainConfig:
     output: str = ""
     record: str = ""
     loss_plot: str = ""
+    #: Start from these weights (a registered name or a ``.pt`` state_dict);
+    #: activity windows the new model adds start with zero weight.
+    init_from: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -76,6 +83,15 @@ class TrainConfig:
             )
         if self.data.crop < 32:
             raise ConfigError(f"data.crop must be >= 32; got {self.data.crop}")
+        if not 0.0 <= self.data.stack_fraction <= 1.0:
+            raise ConfigError(
+                f"data.stack_fraction must be in [0, 1]; got {self.data.stack_fraction}"
+            )
+        low, high = self.data.stack_frames
+        if not 3 <= low <= high:
+            raise ConfigError(
+                f"data.stack_frames must be [low, high] with 3 <= low <= high; got {[low, high]}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,7 +130,7 @@ def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
             f"unknown key(s) in {where}: {', '.join(unknown)}; valid: {sorted(known)}"
         )
     for key, value in list(values.items()):
-        if isinstance(value, list) and key in ("windows", "scale_range"):
+        if isinstance(value, list) and key in ("windows", "scale_range", "stack_frames"):
             values[key] = tuple(value)
     return cls(**values)
 

@@ -17,6 +17,13 @@ arrays with the one-hot "sharper frame" map as target:
 ``"mix"``
     Either, with equal probability.
 
+:meth:`PairSampler.stack_batch` draws whole focus stacks of ``N`` frames
+instead (two or three depth layers of photo crops, frames focused at even
+steps of inverse distance across them, rendered by
+:func:`allfocus.synth.render_stack`), with the one-hot "sharpest frame" of
+every pixel as target: the decision rule for ``N > 2`` frames is then
+trained directly rather than only through its two-frame special case.
+
 Photos are read once (grey, [0, 1]); crops are rescaled by a random factor
 so that textures of many scales occur. NumPy only; the loop makes tensors.
 """
@@ -203,6 +210,52 @@ class PairSampler:
         if rng.random() < 0.5:
             frames, target = frames[::-1], target[::-1]
         return np.clip(frames, 0, 1).copy(), target.copy()
+
+    def stack(
+        self, num: int, rng: np.random.Generator
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """One focus stack ``frames (num, crop, crop)`` and one-hot ``target (num, crop, crop)``.
+
+        A near crop (a random region) in front of a slanted far crop, with a
+        middle layer half of the time; the frames are focused at even steps of
+        inverse distance from the nearest to the farthest layer, slightly
+        jittered, so that every layer is sharp in some frame. Blur of the
+        nearest layer in the farthest-focused frame: 1.5 to 7 px.
+        """
+        size = self.crop
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        ang = rng.uniform(0, 2 * np.pi)
+        far = rng.uniform(1.5, 4.0)
+        tilt = rng.uniform(0.0, 0.2) * (np.cos(ang) * xx + np.sin(ang) * yy)
+        image = self._crop(rng)
+        depth = far * (1.0 + tilt)
+        layers = [1.0] if rng.random() < 0.5 else [rng.uniform(1.1, 0.9 * far), 1.0]
+        for near in layers:
+            mask = random_mask(size, rng) > 0
+            image = np.where(mask, self._crop(rng), image)
+            depth = np.where(mask, near, depth)
+        inv = np.linspace(1.0 / depth.min(), 1.0 / depth.max(), num)
+        inv += rng.normal(0.0, 0.1 * abs(inv[0] - inv[1]), num)
+        stack = render_stack(
+            image,
+            depth,
+            focus_distances=1.0 / np.clip(inv, 0.02, 2.0),
+            max_radius=rng.uniform(1.5, 7.0),
+            num_layers=8,
+        )
+        frames = np.stack(
+            [_shift(f, *rng.uniform(-0.5, 0.5, 2)) if k else f for k, f in enumerate(stack.frames)]
+        )
+        frames += rng.normal(0.0, rng.uniform(0.0, 0.01), frames.shape).astype(np.float32)
+        target = (stack.best_frame[None] == np.arange(num)[:, None, None]).astype(np.float32)
+        if rng.random() < 0.5:
+            frames, target = frames[::-1], target[::-1]
+        return np.clip(frames, 0, 1).astype(np.float32), target.copy()
+
+    def stack_batch(self, size: int, num: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
+        """``size`` stacks of ``num`` frames: frames (B, num, H, W), targets (B, num, H, W)."""
+        stacks = [self.stack(num, rng) for _ in range(size)]
+        return np.stack([s[0] for s in stacks]), np.stack([s[1] for s in stacks])
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
         """``size`` pairs stacked: frames (B, 2, H, W), targets (B, 2, H, W)."""

@@ -18,7 +18,7 @@ from allfocus.nn.train.config import TrainConfig
 from allfocus.nn.train.datasets import PairSampler, load_photos
 from allfocus.nn.train.losses import GACNLoss
 
-__all__ = ["fit", "train"]
+__all__ = ["fit", "train", "warm_start"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,39 @@ def fit(
     return {"history": history, "steps": step, "seconds": elapsed}
 
 
+def warm_start(model: GACN, source: str) -> GACN:
+    """Load the weights ``source`` (registered name or ``.pt`` path) into ``model``.
+
+    Every tensor of matching shape is copied. ``model`` may use more activity
+    windows than the source: the decision path's first layer gets the
+    source's weights at the windows both share (matched by radius) and zero
+    weight at the new ones, so the warm-started network computes exactly what
+    the source computes until training moves the new weights.
+    """
+    from allfocus.nn.weights import WEIGHTS
+
+    spec = WEIGHTS.get(source)
+    path = spec.path if spec is not None else Path(source)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    old_windows = tuple(spec.arch_kwargs["windows"]) if spec is not None else model.windows
+    missing = [w for w in old_windows if w not in model.windows]
+    if missing:
+        raise ValueError(f"{source}: windows {missing} are not in the new model's {model.windows}")
+    own = model.state_dict()
+    reduce = state["reduce.weight"]
+    per = reduce.shape[1] // len(old_windows)
+    widened = torch.zeros_like(own["reduce.weight"])
+    for k, radius in enumerate(old_windows):
+        j = model.windows.index(radius)
+        widened[:, j * per : (j + 1) * per] = reduce[:, k * per : (k + 1) * per]
+    state["reduce.weight"] = widened
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if mismatched:
+        raise ValueError(f"{source}: shapes differ for {', '.join(mismatched)}")
+    model.load_state_dict(state)
+    return model
+
+
 def train(
     config: TrainConfig, *, root: Path, resume: bool = False, stop_after: int | None = None
 ) -> dict:
@@ -159,6 +192,8 @@ def train(
         scale_range=config.data.scale_range,
     )
     model = GACN(**config.model.kwargs())
+    if config.init_from:
+        warm_start(model, config.init_from)
     criterion = GACNLoss(
         dice_weight=config.loss.dice_weight,
         qabf_weight=config.loss.qabf_weight,
@@ -167,8 +202,16 @@ def train(
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.StepLR(optim, config.lr_decay_every, config.lr_decay)
 
+    low, high = config.data.stack_frames
+
     def step_fn() -> dict[str, float]:
-        frames_np, target_np = sampler.batch(config.batch_size, rng)
+        if config.data.stack_fraction > 0 and rng.random() < config.data.stack_fraction:
+            # Whole stacks cost about num / 2 pairs each: keep a step's work even.
+            num = int(rng.integers(low, high + 1))
+            size = max(2, round(2 * config.batch_size / num))
+            frames_np, target_np = sampler.stack_batch(size, num, rng)
+        else:
+            frames_np, target_np = sampler.batch(config.batch_size, rng)
         frames, target = torch.from_numpy(frames_np), torch.from_numpy(target_np)
         out = model(frames)
         terms = criterion(out, frames, target)
