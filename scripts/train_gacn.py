@@ -31,12 +31,22 @@ def main(argv: list[str] | None = None) -> int:
     def facts(model, out: Path, last: dict) -> list[str]:
         return [
             f"Steps: {result['steps']} of batch {cfg.batch_size} pairs "
-            f"({result['steps'] * cfg.batch_size} pairs), {result['seconds'] / 60:.1f} min.",
+            f"({result['steps'] * cfg.batch_size} pairs), {result['seconds'] / 60:.1f} min"
+            + (
+                f"; a share of {cfg.data.stack_fraction} of the steps draws whole stacks of "
+                f"{cfg.data.stack_frames[0]}-{cfg.data.stack_frames[1]} frames instead "
+                "(about as many frames per step)."
+                if cfg.data.stack_fraction > 0
+                else "."
+            ),
+            *([f"Started from `{cfg.init_from}`."] if cfg.init_from else []),
             f"Data: recipe `{cfg.data.recipe}` on crops of {cfg.data.crop} px from "
             f"{', '.join(cfg.data.folders)} (see `allfocus.nn.train.datasets`).",
             f"Final loss (mean of the last {cfg.log_every} steps): "
             f"{last.get('loss', nan):.4f} (Dice {last.get('dice', nan):.4f}, "
-            f"soft Q^AB/F {last.get('qabf', nan):.4f}).",
+            f"soft Q^AB/F {last.get('qabf', nan):.4f}"
+            + (f", edge cross-entropy {last['edge']:.4f}" if "edge" in last else "")
+            + ").",
             weights_fact(model, out),
             "Input: grey frames in [0, 1], one channel, any number of frames.",
             "Licence: BSD-3-Clause (trained here; training photos: BSD100, Set5, Set14, "
@@ -53,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             ("total loss", lambda h: h["loss"]),
             ("Dice loss (initial map)", lambda h: h["dice"]),
             ("1 - soft Q^AB/F (fused)", lambda h: 1 - h["qabf"]),
+            *(
+                [("cross-entropy near decision edges", lambda h: h["edge"])]
+                if cfg.loss.edge_weight > 0
+                else []
+            ),
         ],
         facts=facts,
     )

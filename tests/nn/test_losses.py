@@ -65,3 +65,21 @@ def test_gacn_loss_terms():
     assert set(terms) == {"loss", "dice", "qabf"}
     with pytest.raises(ValueError, match="constants"):
         GACNLoss(constants="nope")
+
+
+def test_edge_cross_entropy_weighs_the_decision_near_edges():
+    from allfocus.nn.train.losses import edge_cross_entropy
+
+    target = torch.zeros(1, 2, 32, 32)
+    target[:, 0, :, :16] = 1
+    target[:, 1, :, 16:] = 1
+    right = 8 * (2 * target - 1)
+    shifted = right.roll(3, dims=3)  # the edge drawn 3 px off
+    far_off = right.clone()
+    far_off[..., :4] = -far_off[..., :4]  # wrong only far from the edge
+    assert edge_cross_entropy(right, target) < 1e-3
+    assert edge_cross_entropy(shifted, target) > 1.0
+    assert edge_cross_entropy(far_off, target) < 1e-3
+    flat = torch.zeros(1, 2, 8, 8)
+    flat[:, 0] = 1
+    assert float(edge_cross_entropy(torch.zeros(1, 2, 8, 8), flat)) == 0.0

@@ -45,6 +45,8 @@ class DataConfig:
 class LossConfig:
     dice_weight: float = 1.0
     qabf_weight: float = 1.0
+    #: Weight of the cross-entropy near the ground truth's decision edges.
+    edge_weight: float = 0.0
     constants: str = "gacn"
 
 

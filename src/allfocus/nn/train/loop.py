@@ -197,6 +197,7 @@ def train(
     criterion = GACNLoss(
         dice_weight=config.loss.dice_weight,
         qabf_weight=config.loss.qabf_weight,
+        edge_weight=config.loss.edge_weight,
         constants=config.loss.constants,
     )
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -220,7 +221,7 @@ def train(
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optim.step()
         sched.step()
-        return {k: float(terms[k].detach()) for k in ("loss", "dice", "qabf")}
+        return {k: float(v.detach()) for k, v in terms.items()}
 
     model.train()
     result = fit(
