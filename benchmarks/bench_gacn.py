@@ -5,7 +5,8 @@
 * Lytro (20 colour pairs, 520 x 520, ``../shared/data/benchmarks/lytro``):
   mean Q^AB/F (``allfocus.metrics.qabf``, colour fused image and sources,
   ``channel_axis=-1``) and NMI of gacn (each refinement) and depthmap;
-* synthetic allfocus stacks with ground truth (2, 5, 10 frames): PSNR;
+* synthetic allfocus stacks with ground truth (2, 5, 10 frames): PSNR, each
+  method with and without the defocus model (rims, between-plane sharpening);
 * the time of one 520 x 520 pair (network alone and the whole method);
 * the ablation runs (``configs/gacn_ablation_*.yaml``) when their weights
   exist under ``benchmarks/_work``.
@@ -27,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, data_dir, machine_line, markdown_table, write_section
 
 from allfocus.fusion import fuse
+from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+from allfocus.fusion.gacn import DEFAULT_WEIGHTS, resolve_weights
 from allfocus.metrics import nmi, psnr, qabf
 from allfocus.synth import synthetic_stack
 
@@ -96,6 +99,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer synthetic scenes")
     parser.add_argument("--no-write", action="store_true", help="print, do not write the doc")
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        default=["gacn_v1", "gacn_v2"],
+        help="weights to score on Lytro (registered names or .pt paths); the first is the default",
+    )
     args = parser.parse_args()
     try:
         import torch
@@ -108,7 +117,10 @@ def main() -> None:
     parts = [
         f"Command: `python benchmarks/bench_gacn.py{' --quick' if args.quick else ''}` on "
         f"{machine_line()}, torch {torch.__version__} (CPU, 2 threads). Weights "
-        "`gacn_v1` (see `src/allfocus/nn/weights/gacn_v1.md` and `docs/gacn.md`)."
+        f"{', '.join(f'`{w}`' for w in args.weights)} (records in `src/allfocus/nn/weights/`, "
+        "see `docs/gacn.md`); where a row names none it uses the default, "
+        f"`{DEFAULT_WEIGHTS}` (`{resolve_weights(DEFAULT_WEIGHTS, 2)}` for pairs, "
+        f"`{resolve_weights(DEFAULT_WEIGHTS, 3)}` for more frames)."
     ]
     data = data_dir()
     lytro = data / "benchmarks" / "lytro" if data else None
@@ -117,10 +129,11 @@ def main() -> None:
         rows = []
         base_q, base_m = lytro_scores(pairs, method="depthmap")
         rows.append(["depthmap (classical default)", base_q, base_m, 0.0])
-        for refine in ("depthmap", "network", "soft"):
-            q, m = lytro_scores(pairs, method="gacn", refine=refine)
-            rows.append([f"gacn, refine={refine}", q, m, q - base_q])
-            print(rows[-1], flush=True)
+        for weights in args.weights:
+            for refine in ("depthmap", "network", "soft"):
+                q, m = lytro_scores(pairs, method="gacn", refine=refine, weights=weights)
+                rows.append([f"gacn `{weights}`, refine={refine}", q, m, q - base_q])
+                print(rows[-1], flush=True)
         body = markdown_table(
             ["method", "Q^AB/F", "NMI", "Q^AB/F vs depthmap"],
             [[r[0], f"{r[1]:.4f}", f"{r[2]:.3f}", f"{r[3]:+.4f}"] for r in rows],
@@ -167,27 +180,38 @@ def main() -> None:
 
     seeds = range(100, 102 if args.quick else 103)
     rows = []
+    variants = {
+        "depthmap plain": ("depthmap", DEFOCUS_MODEL_OFF),
+        "gacn plain": ("gacn", DEFOCUS_MODEL_OFF),
+        "depthmap": ("depthmap", {}),
+        "gacn": ("gacn", {}),
+    }
     for num in (2, 5, 10):
-        res = {"depthmap": [], "gacn": []}
+        res: dict[str, list[float]] = {name: [] for name in variants}
         for seed in seeds:
             s = synthetic_stack((256, 256), num, noise=0.003, rng=seed)
-            for method in res:
-                out = fuse(s.frames, method=method, channel_axis=-1).image
-                res[method].append(psnr(out, s.sharp, channel_axis=-1))
-        d, g = float(np.mean(res["depthmap"])), float(np.mean(res["gacn"]))
-        rows.append([num, f"{d:.2f}", f"{g:.2f}", f"{g - d:+.2f}"])
+            for name, (method, params) in variants.items():
+                out = fuse(s.frames, method=method, channel_axis=-1, **params).image
+                res[name].append(psnr(out, s.sharp, channel_axis=-1))
+        mean = {name: float(np.mean(v)) for name, v in res.items()}
+        gap = mean["gacn"] - mean["depthmap"]
+        rows.append([num, *(f"{mean[name]:.2f}" for name in variants), f"{gap:+.2f}"])
         print(rows[-1], flush=True)
     parts.append(
         f"### Synthetic stacks (PSNR dB vs ground truth)\n\n`allfocus.synth.synthetic_stack` "
         f"colour 256 x 256, max blur radius 6 px, noise 0.003, {len(seeds)} scenes per row "
-        "(seeds 100+).\n\n"
-        + markdown_table(["frames", "depthmap", "gacn", "gacn - depthmap"], rows)
+        "(seeds 100+). 'plain': without the defocus model (`--no-defocus-model`); the "
+        "defaults of both methods run it on their depth maps.\n\n"
+        + markdown_table(
+            ["frames", *variants, "gacn - depthmap (defaults)"],
+            rows,
+        )
     )
 
     rng = np.random.default_rng(0)
     pair = pairs[0] if pairs else rng.random((2, 520, 520, 3)).astype(np.float32)
     luma = (pair[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
-    model = pretrained_gacn("gacn_v1")
+    model = pretrained_gacn(resolve_weights(DEFAULT_WEIGHTS, len(pair)))
     fuse(pair, method="gacn", channel_axis=-1)  # warm-up
     t_net = timing(lambda: decision_scores(model, luma))
     t_gacn = timing(lambda: fuse(pair, method="gacn", channel_axis=-1))
@@ -198,7 +222,7 @@ def main() -> None:
             ["step", "seconds"],
             [
                 ["gacn network pass (scores)", f"{t_net:.3f}"],
-                ["gacn, whole method (default refine)", f"{t_gacn:.3f}"],
+                ["gacn, whole method (defaults)", f"{t_gacn:.3f}"],
                 ["depthmap, whole method", f"{t_dm:.3f}"],
             ],
         )

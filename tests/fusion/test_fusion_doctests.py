@@ -14,6 +14,7 @@ MODULES = [
     "allfocus.focus.measures",
     "allfocus.fusion.depthmap",
     "allfocus.fusion.exposure",
+    "allfocus.fusion.gacn",
     "allfocus.fusion.guided",
     "allfocus.fusion.pyramid",
 ]

@@ -32,10 +32,36 @@ from allfocus.fusion._common import (
 )
 from allfocus.fusion.depthmap import remove_small_regions, restore_detail
 
-__all__ = ["DEFAULT_WEIGHTS", "fuse_gacn", "halo"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "PAIR_WEIGHTS",
+    "STACK_WEIGHTS",
+    "fuse_gacn",
+    "halo",
+    "resolve_weights",
+]
 
-#: The weights ``fuse_gacn`` uses unless told otherwise.
-DEFAULT_WEIGHTS = "gacn_v1"
+#: The weights ``fuse_gacn`` uses unless told otherwise: ``"auto"`` picks
+#: :data:`PAIR_WEIGHTS` for two frames and :data:`STACK_WEIGHTS` for more.
+DEFAULT_WEIGHTS = "auto"
+#: Trained on pairs only; best on pairs (Q^AB/F, docs/benchmarks.md).
+PAIR_WEIGHTS = "gacn_v1"
+#: Fine-tuned from ``gacn_v1`` on whole stacks too; better from three frames on.
+STACK_WEIGHTS = "gacn_v2"
+
+
+def resolve_weights(weights: str, num_frames: int) -> str:
+    """The weights ``fuse_gacn`` loads for ``weights`` and a stack of ``num_frames``.
+
+    Examples
+    --------
+    >>> resolve_weights("auto", 2), resolve_weights("auto", 5), resolve_weights("gacn_v1", 5)
+    ('gacn_v1', 'gacn_v2', 'gacn_v1')
+    """
+    if weights != "auto":
+        return weights
+    return PAIR_WEIGHTS if num_frames <= 2 else STACK_WEIGHTS
+
 
 _REFINE = ("depthmap", "network", "soft", "none")
 #: Receptive radius of the shipped network (features 4, window 10, decision path ~13).
@@ -83,8 +109,10 @@ def fuse_gacn(
     channel_axis : int or None
         Colour axis of ``stack``; ``None`` for grey.
     weights : str
-        Registered weight name (see :data:`allfocus.nn.WEIGHTS`) or the path
-        of a ``.pt`` state_dict of the same architecture.
+        ``"auto"`` (``gacn_v1`` for two frames, ``gacn_v2`` for more: see
+        :func:`resolve_weights`), a registered weight name (see
+        :data:`allfocus.nn.WEIGHTS`) or the path of a ``.pt`` state_dict of
+        ``gacn_v1``'s architecture.
     refine : {"depthmap", "network", "soft", "none"}
         How the decision becomes blending weights: the depthmap method's
         guided filter on the cleaned per-pixel winner (default), the
@@ -137,8 +165,8 @@ def fuse_gacn(
         from allfocus.nn import infer
     except ImportError as exc:
         raise missing_dependency("torch", "learned") from exc
-    model = infer.pretrained_gacn(weights)
     num = frames.shape[0]
+    model = infer.pretrained_gacn(resolve_weights(weights, num))
 
     scores = infer.decision_scores(model, luma, tile=tile)
     probs = _softmax(scores)

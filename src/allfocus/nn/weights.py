@@ -75,6 +75,21 @@ WEIGHTS: dict[str, WeightSpec] = {
         },
         record="gacn_v1.md",
     ),
+    "gacn_v2": WeightSpec(
+        name="gacn_v2",
+        arch="gacn",
+        file="gacn_v2.pt",
+        sha256="6f2504c4c45074e722f7b99f0508118e176e1bd70da16f0145a15680bec7df63",
+        arch_kwargs={
+            "channels": 8,
+            "num_blocks": 4,
+            "activity_channels": 8,
+            "windows": (1, 2, 5, 10),
+            "decision_channels": 8,
+            "boundary_filter": True,
+        },
+        record="gacn_v2.md",
+    ),
     "deblur_v1": WeightSpec(
         name="deblur_v1",
         arch="deblur",
