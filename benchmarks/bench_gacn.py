@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument(
         "--weights",
         nargs="+",
-        default=["gacn_v1", "gacn_v2"],
+        default=["gacn_v1", "gacn_v2", "gacn_v3"],
         help="weights to score on Lytro (registered names or .pt paths); the first is the default",
     )
     args = parser.parse_args()

@@ -143,7 +143,9 @@ literature: these tables rank coarsely. Where allfocus is behind:
   below); on the synthetic stacks, bench_fusion's table above has the current figures.
 - **`gacn` is slow and heavy for what it gains.** 2 s and 0.9 GB a pair, 41 s and 4.9 GB for
   the 32-frame keyboard stack, 337 s and 5.2 GB for the 20 MP stack (StackMFF V3: 252 s and
-  2.3 GB). On the synthetic stacks it is below `depthmap` (34.37 against 34.86 dB).
+  2.3 GB). On the synthetic stacks it is below `depthmap` (34.37 against 34.86 dB). This
+  run predates the stack-trained weights (`gacn_v3`, used from three frames on) and the
+  defocus model in `gacn`; the `gacn` and fusion sections have current figures.
 - **allfocus `guided` at occlusion edges.** Its edge-band PSNR (25.83 dB) is 1.3 to 1.8 dB
   below enfuse, StackMFF V3, `openfocus_c` and allfocus `depthmap`/`pyramid`; the synthetic
   crop shows the veil.

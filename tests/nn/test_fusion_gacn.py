@@ -21,7 +21,7 @@ def test_registered():
     assert halo() > 0
 
 
-@pytest.mark.parametrize("name", ["gacn_v1", "gacn_v2"])
+@pytest.mark.parametrize("name", ["gacn_v1", "gacn_v2", "gacn_v3"])
 def test_weights_load_and_are_small(name):
     spec = WEIGHTS[name]
     assert spec.path.is_file()
@@ -35,13 +35,13 @@ def test_auto_weights_follow_the_number_of_frames():
 
     s = synthetic_stack((64, 64), 3, rng=3)
     auto = fuse(s.frames, method="gacn", channel_axis=-1)
-    v2 = fuse(s.frames, method="gacn", channel_axis=-1, weights="gacn_v2")
-    np.testing.assert_array_equal(auto.image, v2.image)
+    v3 = fuse(s.frames, method="gacn", channel_axis=-1, weights="gacn_v3")
+    np.testing.assert_array_equal(auto.image, v3.image)
     pair = fuse(s.frames[:2], method="gacn", channel_axis=-1)
     v1 = fuse(s.frames[:2], method="gacn", channel_axis=-1, weights="gacn_v1")
     np.testing.assert_array_equal(pair.image, v1.image)
     assert resolve_weights("auto", 2) == "gacn_v1"
-    assert resolve_weights("auto", 3) == "gacn_v2"
+    assert resolve_weights("auto", 3) == "gacn_v3"
 
 
 def test_wrong_hash_is_refused(tmp_path):

@@ -46,8 +46,9 @@ __all__ = [
 DEFAULT_WEIGHTS = "auto"
 #: Trained on pairs only; best on pairs (Q^AB/F, docs/benchmarks.md).
 PAIR_WEIGHTS = "gacn_v1"
-#: Fine-tuned from ``gacn_v1`` on whole stacks too; better from three frames on.
-STACK_WEIGHTS = "gacn_v2"
+#: Fine-tuned from ``gacn_v1`` on whole stacks too (via ``gacn_v2``); better
+#: from three frames on.
+STACK_WEIGHTS = "gacn_v3"
 
 
 def resolve_weights(weights: str, num_frames: int) -> str:
@@ -56,7 +57,7 @@ def resolve_weights(weights: str, num_frames: int) -> str:
     Examples
     --------
     >>> resolve_weights("auto", 2), resolve_weights("auto", 5), resolve_weights("gacn_v1", 5)
-    ('gacn_v1', 'gacn_v2', 'gacn_v1')
+    ('gacn_v1', 'gacn_v3', 'gacn_v1')
     """
     if weights != "auto":
         return weights
@@ -109,7 +110,7 @@ def fuse_gacn(
     channel_axis : int or None
         Colour axis of ``stack``; ``None`` for grey.
     weights : str
-        ``"auto"`` (``gacn_v1`` for two frames, ``gacn_v2`` for more: see
+        ``"auto"`` (``gacn_v1`` for two frames, ``gacn_v3`` for more: see
         :func:`resolve_weights`), a registered weight name (see
         :data:`allfocus.nn.WEIGHTS`) or the path of a ``.pt`` state_dict of
         ``gacn_v1``'s architecture.

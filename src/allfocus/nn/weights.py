@@ -90,6 +90,21 @@ WEIGHTS: dict[str, WeightSpec] = {
         },
         record="gacn_v2.md",
     ),
+    "gacn_v3": WeightSpec(
+        name="gacn_v3",
+        arch="gacn",
+        file="gacn_v3.pt",
+        sha256="6523f6f6d2bc7637468b52bf543249ee119b663ee75384f56757c81dedac8efd",
+        arch_kwargs={
+            "channels": 8,
+            "num_blocks": 4,
+            "activity_channels": 8,
+            "windows": (1, 2, 5, 10),
+            "decision_channels": 8,
+            "boundary_filter": True,
+        },
+        record="gacn_v3.md",
+    ),
     "deblur_v1": WeightSpec(
         name="deblur_v1",
         arch="deblur",
