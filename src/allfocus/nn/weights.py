@@ -58,52 +58,38 @@ class WeightSpec:
         return _HERE / self.file
 
 
+def _gacn(name: str, sha256: str, windows: tuple[int, ...]) -> WeightSpec:
+    """A shipped GACN: the 8-channel network of ``docs/gacn.md`` with ``windows``."""
+    kwargs = {
+        "channels": 8,
+        "num_blocks": 4,
+        "activity_channels": 8,
+        "windows": windows,
+        "decision_channels": 8,
+        "boundary_filter": True,
+    }
+    return WeightSpec(
+        name=name,
+        arch="gacn",
+        file=f"{name}.pt",
+        sha256=sha256,
+        arch_kwargs=kwargs,
+        record=f"{name}.md",
+    )
+
+
 #: Weights shipped with allfocus.
 WEIGHTS: dict[str, WeightSpec] = {
-    "gacn_v1": WeightSpec(
-        name="gacn_v1",
-        arch="gacn",
-        file="gacn_v1.pt",
-        sha256="18da7ac91db19e6ade739e940231dde7cba6ca7b35ff86efaafa543fb205b11b",
-        arch_kwargs={
-            "channels": 8,
-            "num_blocks": 4,
-            "activity_channels": 8,
-            "windows": (2, 5, 10),
-            "decision_channels": 8,
-            "boundary_filter": True,
-        },
-        record="gacn_v1.md",
+    "gacn_v1": _gacn(
+        "gacn_v1", "18da7ac91db19e6ade739e940231dde7cba6ca7b35ff86efaafa543fb205b11b", (2, 5, 10)
     ),
-    "gacn_v2": WeightSpec(
-        name="gacn_v2",
-        arch="gacn",
-        file="gacn_v2.pt",
-        sha256="6f2504c4c45074e722f7b99f0508118e176e1bd70da16f0145a15680bec7df63",
-        arch_kwargs={
-            "channels": 8,
-            "num_blocks": 4,
-            "activity_channels": 8,
-            "windows": (1, 2, 5, 10),
-            "decision_channels": 8,
-            "boundary_filter": True,
-        },
-        record="gacn_v2.md",
+    # gacn_v1 fine-tuned on whole stacks too, with a 3 x 3 window added
+    "gacn_v2": _gacn(
+        "gacn_v2", "6f2504c4c45074e722f7b99f0508118e176e1bd70da16f0145a15680bec7df63", (1, 2, 5, 10)
     ),
-    "gacn_v3": WeightSpec(
-        name="gacn_v3",
-        arch="gacn",
-        file="gacn_v3.pt",
-        sha256="6523f6f6d2bc7637468b52bf543249ee119b663ee75384f56757c81dedac8efd",
-        arch_kwargs={
-            "channels": 8,
-            "num_blocks": 4,
-            "activity_channels": 8,
-            "windows": (1, 2, 5, 10),
-            "decision_channels": 8,
-            "boundary_filter": True,
-        },
-        record="gacn_v3.md",
+    # gacn_v2 fine-tuned on longer stacks (used from three frames on)
+    "gacn_v3": _gacn(
+        "gacn_v3", "6523f6f6d2bc7637468b52bf543249ee119b663ee75384f56757c81dedac8efd", (1, 2, 5, 10)
     ),
     "deblur_v1": WeightSpec(
         name="deblur_v1",
