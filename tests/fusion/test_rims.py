@@ -87,3 +87,20 @@ def test_grey_stack():
     assert unmixed.image.shape == grey.sharp.shape
     # measured: +2.5 dB
     assert psnr(unmixed.image, grey.sharp) > psnr(plain.image, grey.sharp) + 1.0
+
+
+def test_near_vote_counts_edges_that_skip_a_frame():
+    """Steps to the next frame (slanted surfaces) dilute the near-end vote."""
+    from allfocus.fusion._common import prepare
+    from allfocus.fusion.rims import Frames, _near_vote
+
+    for seed in range(3):
+        s = synthetic_stack((128, 128), 10, noise=0.003, rng=seed)
+        assert s.focus_distances[0] < s.focus_distances[-1]  # frame 0 is near
+        plain = fuse(s.frames, channel_axis=-1, unmix_rims=False, sharpen_between=False)
+        frames, _ = prepare(s.frames, -1)
+        labels = np.rint(plain.depth).astype(np.intp)
+        source = Frames(frames)
+        skipping = _near_vote(source, 10, labels)
+        every_edge = _near_vote(source, 3, labels)  # under four frames every edge counts
+        assert skipping > every_edge > 0

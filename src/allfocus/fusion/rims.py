@@ -212,21 +212,31 @@ def _near_vote(frames: Frames, num: int, labels: NDArray[np.intp], band: int = 3
 
     Along each edge of the label map the frame of the near side shows the
     edge sharp and the frame of the far side shows it spread, so the largest
-    gradient within ``band`` pixels is compared between the two frames.
+    gradient within ``band`` pixels is compared between the two frames. From
+    four frames on only edges that skip a frame count (where there are any):
+    a step to the next frame is mostly a slanted surface, not an occlusion,
+    and such steps diluted the vote (10-frame synthetic stacks: 0.14-0.50
+    with them, 0.17-0.79 without).
     """
     square = np.ones((3, 3), np.uint8)
     lab = labels.astype(np.float32)
     higher = cv2.dilate(lab, square).astype(np.intp)
     lower = cv2.erode(lab, square).astype(np.intp)
-    rows, cols, lo, hi = [], [], [], []
-    for mask, small, large in ((higher > labels, labels, higher), (lower < labels, lower, labels)):
-        r, c = np.nonzero(mask)
-        rows.append(r)
-        cols.append(c)
-        lo.append(small[r, c])
-        hi.append(large[r, c])
-    rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
-    lo_a, hi_a = np.concatenate(lo), np.concatenate(hi)
+    for gap in (2, 1) if num >= 4 else (1,):
+        rows, cols, lo, hi = [], [], [], []
+        for mask, small, large in (
+            (higher >= labels + gap, labels, higher),
+            (lower <= labels - gap, lower, labels),
+        ):
+            r, c = np.nonzero(mask)
+            rows.append(r)
+            cols.append(c)
+            lo.append(small[r, c])
+            hi.append(large[r, c])
+        rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
+        lo_a, hi_a = np.concatenate(lo), np.concatenate(hi)
+        if rows_a.size:
+            break
     if rows_a.size == 0:
         return 0.0
     grad_lo = np.zeros(rows_a.size, FLOAT)
