@@ -7,8 +7,9 @@ regions and blended along decision edges by the same guided filter as
 the network's own boundary guided filter (``refine="network"``). Decisions use
 luma; all colour channels are fused. The defocus model of ``depthmap``
 (occlusion rims un-mixed, surfaces between focus planes sharpened) then runs
-on the network's depth map, as it does on depthmap's. Importing this module does not import
-torch; calling the method without torch raises ``MissingDependencyError``.
+on the network's depth map, as it does on depthmap's. Importing this module
+does not import torch; calling the method without torch raises
+``MissingDependencyError``.
 """
 
 from __future__ import annotations

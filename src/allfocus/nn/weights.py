@@ -12,7 +12,7 @@ from torch import nn
 
 from allfocus._core.errors import InputError, ReadError
 
-__all__ = ["WEIGHTS", "WeightSpec", "get_weight_spec", "load_weights"]
+__all__ = ["WEIGHTS", "WeightSpec", "get_weight_spec", "load_weights", "read_state"]
 
 _HERE = Path(__file__).resolve().parent / "weights"
 
@@ -124,6 +124,31 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def read_state(
+    source: str | Path | WeightSpec, *, check_hash: bool = True
+) -> tuple[dict[str, torch.Tensor], WeightSpec | None]:
+    """The state_dict of a registered name, a spec or a file path, and its spec.
+
+    The spec is ``None`` for a plain file path. Raises ``ReadError`` if the
+    file is missing or (registered weights, ``check_hash``) its hash does not
+    match.
+    """
+    spec = source if isinstance(source, WeightSpec) else None
+    if spec is None and isinstance(source, str) and source in WEIGHTS:
+        spec = WEIGHTS[source]
+    path = spec.path if spec is not None else Path(source)
+    if not path.is_file():
+        raise ReadError(f"weight file not found: {path}")
+    if spec is not None and check_hash:
+        digest = _sha256(path)
+        if digest != spec.sha256:
+            raise ReadError(
+                f"weight file {path} has sha256 {digest}, expected {spec.sha256} "
+                "(damaged or replaced file)"
+            )
+    return torch.load(path, map_location="cpu", weights_only=True), spec
+
+
 def load_weights(
     model: nn.Module, source: str | Path | WeightSpec, *, check_hash: bool = True
 ) -> nn.Module:
@@ -147,19 +172,6 @@ def load_weights(
     ReadError
         If the file is missing or its hash does not match.
     """
-    spec = source if isinstance(source, WeightSpec) else None
-    if spec is None and isinstance(source, str) and source in WEIGHTS:
-        spec = WEIGHTS[source]
-    path = spec.path if spec is not None else Path(source)
-    if not path.is_file():
-        raise ReadError(f"weight file not found: {path}")
-    if spec is not None and check_hash:
-        digest = _sha256(path)
-        if digest != spec.sha256:
-            raise ReadError(
-                f"weight file {path} has sha256 {digest}, expected {spec.sha256} "
-                "(damaged or replaced file)"
-            )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state, _ = read_state(source, check_hash=check_hash)
     model.load_state_dict(state)
     return model.eval()

@@ -130,17 +130,16 @@ def fit(
 def warm_start(model: GACN, source: str) -> GACN:
     """Load the weights ``source`` (registered name or ``.pt`` path) into ``model``.
 
-    Every tensor of matching shape is copied. ``model`` may use more activity
-    windows than the source: the decision path's first layer gets the
-    source's weights at the windows both share (matched by radius) and zero
-    weight at the new ones, so the warm-started network computes exactly what
-    the source computes until training moves the new weights.
+    Every tensor must have the source's shape, except that ``model`` may use
+    more activity windows (a ``.pt`` path is taken to have ``model``'s): the
+    decision path's first layer gets the source's weights at the windows both
+    share (matched by radius) and zero weight at the new ones, so the
+    warm-started network computes exactly what the source computes until
+    training moves the new weights.
     """
-    from allfocus.nn.weights import WEIGHTS
+    from allfocus.nn.weights import read_state
 
-    spec = WEIGHTS.get(source)
-    path = spec.path if spec is not None else Path(source)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state, spec = read_state(source)
     old_windows = tuple(spec.arch_kwargs["windows"]) if spec is not None else model.windows
     missing = [w for w in old_windows if w not in model.windows]
     if missing:
