@@ -92,7 +92,7 @@ def test_grey_stack():
 def test_near_vote_counts_edges_that_skip_a_frame():
     """Steps to the next frame (slanted surfaces) dilute the near-end vote."""
     from allfocus.fusion._common import prepare
-    from allfocus.fusion.rims import Frames, _near_vote
+    from allfocus.fusion.rims import Frames, _edge_contrast, _edge_share, _near_vote
 
     for seed in range(3):
         s = synthetic_stack((128, 128), 10, noise=0.003, rng=seed)
@@ -101,6 +101,23 @@ def test_near_vote_counts_edges_that_skip_a_frame():
         frames, _ = prepare(s.frames, -1)
         labels = np.rint(plain.depth).astype(np.intp)
         source = Frames(frames)
-        skipping = _near_vote(source, 10, labels)
-        every_edge = _near_vote(source, 3, labels)  # under four frames every edge counts
+        skipping = _edge_share(_edge_contrast(source, labels, 2))
+        every_edge = _edge_share(_edge_contrast(source, labels, 1))
         assert skipping > every_edge > 0
+        assert _near_vote(source, 10, labels) == skipping
+
+
+def test_near_vote_counts_edges_not_gradient_sums():
+    """A few edges beside strong far-side texture must not outvote the rest."""
+    from allfocus.fusion.rims import Frames, _edge_share, _near_vote
+
+    assert _edge_share(np.array([1.0, 1.0, 1.0, -9.0], np.float32)) == 0.5
+    assert _edge_share(np.zeros(0, np.float32)) == 0.0
+    # a stack whose near end is clear by count: both orders agree, mirrored
+    s = synthetic_stack((128, 160), 5, noise=0.003, rng=4)
+    plain = fuse(s.frames, channel_axis=-1, unmix_rims=False, sharpen_between=False)
+    labels = np.rint(plain.depth).astype(np.intp)
+    forward = _near_vote(Frames(s.frames), 5, labels)
+    backward = _near_vote(Frames(s.frames[::-1].copy()), 5, 4 - labels)
+    assert forward > 0.25
+    assert backward == pytest.approx(-forward)

@@ -126,3 +126,20 @@ def test_no_defocus_model_from_the_cli_for_gacn():
     assert defocus_params("gacn", False) == {"unmix_rims": False, "sharpen_between": False}
     assert defocus_params("gacn", True) == {}
     assert defocus_params("pyramid", False) == {}
+
+
+def test_rim_model_finds_the_near_end_on_the_network_depth_map():
+    """The scene whose summed near-end vote was 0.10 on gacn's map (under the
+    threshold, rims left as fused); counting edges gives 0.42."""
+    from allfocus.fusion.rims import Frames, estimate_rim_model
+
+    s = synthetic_stack((384, 512), 5, max_radius=6.0, noise=0.003, rng=104)
+    plain = fuse(s.frames, method="gacn", channel_axis=-1, unmix_rims=False, sharpen_between=False)
+    model = estimate_rim_model(Frames(s.frames), 5, plain.depth)
+    assert model is not None and model.near_first
+    full = fuse(s.frames, method="gacn", channel_axis=-1, sharpen_between=False)
+    # measured: +1.3 dB
+    assert (
+        psnr(full.image, s.sharp, channel_axis=-1)
+        > psnr(plain.image, s.sharp, channel_axis=-1) + 0.5
+    )
