@@ -89,3 +89,28 @@ def test_registry_and_small_size():
 def test_bad_input(tiny):
     with pytest.raises(ValueError, match="B, N, H, W"):
         tiny(torch.rand(2, 16, 16))
+
+
+@pytest.mark.parametrize("num", [1, 2, 3, 6])
+def test_frame_by_frame_scores_match_the_batched_ones(tiny, num):
+    frames = torch.rand(1, num, 24, 29)
+    with torch.inference_mode():
+        batched = tiny.scores(frames)
+        streamed = tiny.scores_frame_by_frame(frames)
+    torch.testing.assert_close(streamed, batched, atol=1e-4, rtol=1e-4)
+
+
+def test_frame_by_frame_scores_with_tied_frames(tiny):
+    """Two identical frames: each one's largest *other* activity is its twin's."""
+    frame = torch.rand(1, 1, 20, 20)
+    frames = torch.cat([frame, frame, 0.5 * frame], dim=1)
+    with torch.inference_mode():
+        batched = tiny.scores(frames)
+        streamed = tiny.scores_frame_by_frame(frames)
+    torch.testing.assert_close(streamed, batched, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(streamed[:, 0], streamed[:, 1])
+
+
+def test_frame_by_frame_scores_take_one_stack(tiny):
+    with pytest.raises(ValueError, match="one stack"):
+        tiny.scores_frame_by_frame(torch.rand(2, 3, 16, 16))

@@ -66,7 +66,7 @@ def tile_size(num_frames: int, tile: int, model: GACN) -> int:
 def _run(model: GACN, luma: NDArray[np.float32], device: str) -> NDArray[np.float32]:
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
-        return model.scores(x)[0].cpu().numpy()
+        return model.scores_frame_by_frame(x)[0].cpu().numpy()
 
 
 def decision_scores(

@@ -262,6 +262,34 @@ class GACN(nn.Module):
         """Per-frame decision scores (logits over frames), (B, N, H, W)."""
         return self.decide(self.activity(frames))
 
+    def scores_frame_by_frame(self, frames: Tensor) -> Tensor:
+        """:meth:`scores` of one stack (1, N, H, W), one frame's features at a time.
+
+        The same scores up to float rounding. :meth:`scores` runs the feature
+        extractor on all frames as one batch and keeps several copies of all
+        activities for the comparison with the other frames; here only the
+        activities of the N frames are kept (``A`` channels each), the largest
+        and second largest of them give each frame the largest among the
+        *other* frames, and the decision path runs on one frame at a time.
+        For inference; training uses :meth:`scores`.
+        """
+        batch, num = frames.shape[:2]
+        if batch != 1:
+            raise ValueError(f"scores_frame_by_frame takes one stack; got a batch of {batch}")
+        if num < 2:
+            return self.scores(frames)
+        acts = torch.stack([self.activity(frames[:, k : k + 1])[0, 0] for k in range(num)])
+        top, winner = acts.max(dim=0)
+        runner_up = torch.full_like(top, float("-inf"))
+        for k in range(num):
+            runner_up = torch.maximum(runner_up, acts[k].masked_fill(winner == k, float("-inf")))
+        out = torch.empty((1, num, *frames.shape[2:]), dtype=acts.dtype, device=acts.device)
+        for k in range(num):
+            rel = acts[k] - torch.where(winner == k, runner_up, top)
+            both = self._path(torch.stack([rel, -rel]))
+            out[0, k] = both[0, 0] - both[1, 0]
+        return out
+
     def refine(self, initial: Tensor, frames: Tensor) -> Tensor:
         """Boundary guided filter: smooth the weights (B, N, H, W) only near decision edges.
 
