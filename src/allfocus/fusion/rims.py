@@ -86,6 +86,12 @@ _BETTER = 0.7
 #: Least mean prediction error (of [0, 1] values, summed over the neighbours
 #: checked) of the selected pixels of a rim: below it there is no glow to undo.
 _GLOW = 0.01
+#: Mean absolute difference (of [0, 1] values) between a near frame and the
+#: un-mixed background blurred as that frame would show it, above which a
+#: pixel labelled far beside a nearer region is taken for the near object's
+#: own edge (5- and 10-frame synthetic stacks: +0.02 to +0.08 dB for depthmap,
+#: +0.05 to +0.27 dB for gacn; 0.04 lowered both).
+_FOREIGN = 0.15
 #: Least fraction of candidate rim pixels that must pass the check for the
 #: model to be trusted on a stack (synthetic stacks: about half; a real
 #: circuit-board stack whose depth map is noisy: 4 %).
@@ -519,6 +525,47 @@ def _outline(
             error = np.abs(frame - seen).mean(axis=-1)
             move = sel & (error < threshold) & (cover > 0.05)
             out[move] = farthest[move]
+    return _return_edges(frames, unmixed, depth, out, step)
+
+
+def _return_edges(
+    frames: Frames,
+    unmixed: NDArray[np.float32],
+    depth: NDArray[np.float32],
+    out: NDArray[np.float32],
+    step: float,
+) -> NDArray[np.float32]:
+    """Give the near side back the pixels of its edge that were labelled far.
+
+    The mirror of the outline step: a pixel labelled more than 1.5 steps
+    farther than a neighbour (3 x 3) is tested in that neighbour's frame
+    ``a``. Were it background, frame ``a`` would show the un-mixed background
+    around it blurred by ``a``'s defocus; where frame ``a`` differs from that
+    by over :data:`_FOREIGN`, the pixel is the near object's edge and takes
+    the neighbour's depth. Decision maps of a learned method put 0.7-2.7 %
+    of a 9 px band around depth edges on the far side this way (5-frame
+    synthetic stacks), which the outline step alone never moves back.
+    """
+    nearest = cv2.erode(depth, np.ones((3, 3), np.uint8))
+    candidate = (depth - nearest) > 1.0 + _BIN
+    if not candidate.any():
+        return out
+    near_label = np.rint(nearest).astype(np.intp)
+    for a in np.unique(near_label[candidate]):
+        cand = candidate & (near_label == a)
+        behind = (depth > a + _BIN).astype(FLOAT)
+        frame = _as_colour(frames(int(a)))
+        both = np.empty((*depth.shape, unmixed.shape[-1] + 1), FLOAT)
+        both[..., 0] = behind
+        np.multiply(unmixed, behind[..., None], out=both[..., 1:])
+        gap = np.round((depth - a) / _BIN) * _BIN
+        for g in np.unique(gap[cand]):
+            sel = cand & (gap == g)
+            blurred = _blur(both, step * g)
+            seen = blurred[..., 1:] / np.maximum(blurred[..., 0], 1e-3)[..., None]
+            error = np.abs(frame - seen).mean(axis=-1)
+            move = sel & (error > _FOREIGN)
+            out[move] = nearest[move]
     return out
 
 
