@@ -279,15 +279,15 @@ class GACN(nn.Module):
         if num < 2:
             return self.scores(frames)
         acts = torch.stack([self.activity(frames[:, k : k + 1])[0, 0] for k in range(num)])
-        top, winner = acts.max(dim=0)
-        runner_up = torch.full_like(top, float("-inf"))
-        for k in range(num):
-            runner_up = torch.maximum(runner_up, acts[k].masked_fill(winner == k, float("-inf")))
         if num == 2:  # the relative activities are opposite: one pass of the path
             rel = acts[0] - acts[1]
             both = self._path(torch.stack([rel, -rel]))
             first = both[0, 0] - both[1, 0]
             return torch.stack([first, -first])[None]
+        top, winner = acts.max(dim=0)
+        runner_up = torch.full_like(top, float("-inf"))
+        for k in range(num):
+            runner_up = torch.maximum(runner_up, acts[k].masked_fill(winner == k, float("-inf")))
         out = torch.empty((1, num, *frames.shape[2:]), dtype=acts.dtype, device=acts.device)
         for k in range(num):
             rel = acts[k] - torch.where(winner == k, runner_up, top)

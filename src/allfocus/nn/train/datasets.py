@@ -254,10 +254,13 @@ class PairSampler:
 
     def stack_batch(self, size: int, num: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
         """``size`` stacks of ``num`` frames: frames (B, num, H, W), targets (B, num, H, W)."""
-        stacks = [self.stack(num, rng) for _ in range(size)]
-        return np.stack([s[0] for s in stacks]), np.stack([s[1] for s in stacks])
+        return _collate([self.stack(num, rng) for _ in range(size)])
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
         """``size`` pairs stacked: frames (B, 2, H, W), targets (B, 2, H, W)."""
-        pairs = [self.sample(rng) for _ in range(size)]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        return _collate([self.sample(rng) for _ in range(size)])
+
+
+def _collate(items: list[tuple[NDArray, NDArray]]) -> tuple[NDArray, NDArray]:
+    """(frames, target) pairs stacked on a new batch axis."""
+    return np.stack([f for f, _ in items]), np.stack([t for _, t in items])
