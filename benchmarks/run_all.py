@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py [--quick | --full] [--only lytro,mfifb,...] [--tools WORD ...]
     python benchmarks/run_all.py --report-only      # tables, plot and crops from the last run
+    python benchmarks/run_all.py --full --refresh "allfocus gacn"   # re-run one tool only
 
 Every registered allfocus method (through the ``allfocus fuse ... --align none``
 command of this interpreter's environment) and every peer found by ``peers.py``
@@ -453,18 +454,43 @@ def _load_partial(mode: str) -> tuple[dict[tuple[str, str], dict], float]:
     elif RESULTS.exists():
         saved = json.loads(RESULTS.read_text())
         if saved["meta"].get("mode") == mode:
-            records = [r for r in saved["records"] if not r.get("repeat")]
+            records = saved["records"]
             wall = saved["meta"].get("wall_s", 0.0)
-    done = {
+    done = _reusable(records)
+    return done, wall if done else 0.0
+
+
+def _reusable(records: list[dict], *, rerun: list[str] = ()) -> dict[tuple[str, str], dict]:
+    """Runs worth keeping, by (tool, content digest): those that succeeded and
+    whose output is still there, and those that timed out (they would again);
+    tools whose name contains a word of ``rerun`` are left out."""
+    return {
         (r["tool"], r["digest"]): r
         for r in records
         if "digest" in r
+        and not r.get("repeat")
+        and not any(word in r["tool"] for word in rerun)
         and (
             "timed out" in r.get("error", "")  # would time out again
             or ("error" not in r and Path(r.get("out", "")).exists())
         )
     }
-    return done, wall if done else 0.0
+
+
+def _load_refresh(mode: str, words: list[str]) -> tuple[dict, dict[tuple[str, str], dict]]:
+    """The last finished run of ``mode`` and its runs to keep: every tool's but
+    those named by ``words``, which are run again."""
+    if not RESULTS.exists():
+        raise SystemExit(
+            f"--refresh needs a finished {mode} run ({RESULTS} is missing): run it first"
+        )
+    saved = json.loads(RESULTS.read_text())
+    if saved["meta"].get("mode") != mode:
+        raise SystemExit(
+            f"--refresh: the last finished run is a {saved['meta'].get('mode')} run, not {mode}; "
+            f"pass --{saved['meta'].get('mode')} or run the {mode} mode first"
+        )
+    return saved["meta"], _reusable(saved["records"], rerun=words)
 
 
 _START = time.perf_counter()
@@ -484,21 +510,27 @@ def _save_partial(mode: str, done: dict[tuple[str, str], dict]) -> None:
 
 
 def run(
-    datasets: list[Dataset], tools: list[Tool], timeout: int, quick: bool, resume: bool = False
+    datasets: list[Dataset],
+    tools: list[Tool],
+    timeout: int,
+    quick: bool,
+    resume: bool = False,
+    reuse: dict[tuple[str, str], dict] | None = None,
 ) -> list[dict]:
     """Run every tool on every item; with ``resume``, reuse the successful runs an
     interrupted run of the same mode saved (benchmarks/_work/peers/partial.json,
-    written after each item), or those of the last finished run of that mode."""
+    written after each item), or those of the last finished run of that mode;
+    ``reuse`` gives such runs directly (``--refresh``)."""
     records: list[dict] = []
     all_tools = tools
     mode = "quick" if quick else "full"
     # (tool, content digest) -> record, for repeats and for resuming
     global _PRIOR_WALL
-    done: dict[tuple[str, str], dict] = {}
+    done: dict[tuple[str, str], dict] = dict(reuse or {})
     if resume:
         done, _PRIOR_WALL = _load_partial(mode)
     if done:
-        print(f"resuming: {len(done)} run(s) of an interrupted {mode} run reused", flush=True)
+        print(f"{len(done)} run(s) of an earlier {mode} run reused", flush=True)
     for ds in datasets:
         tools = [
             t
@@ -1026,6 +1058,13 @@ def report(meta: dict, records: list[dict]) -> None:
         load_note += ")"
         if meta.get("resumed"):
             load_note += " (resumed: runs of an earlier invocation reused; time includes theirs)"
+    for again in meta.get("refreshed", []):
+        before, after = again["load"]
+        load_note += (
+            f". Re-run on {again['date']} with `--refresh` (the other tools' rows kept): "
+            f"{', '.join(again['tools'])}, {again['wall_s'] / 60:.1f} minutes (load average "
+            f"{before:.1f} at the start, {after:.1f} at the end)"
+        )
     body = f"""Command: `{command}` on {meta["machine"]}, {meta["date"]};
 {meta["wall_s"] / 60:.1f} minutes in all{load_note}. {mode_line}
 
@@ -1085,6 +1124,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, help="seconds per run (default 300 quick, 600 full)")
     parser.add_argument("--report-only", action="store_true", help="rewrite docs from results.json")
     parser.add_argument(
+        "--refresh",
+        nargs="+",
+        metavar="WORD",
+        help="run again only the tools whose name contains one of these words; every other "
+        "tool's results come from the last finished run of this mode",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="reuse the successful runs of an interrupted (else the last) run of this mode",
@@ -1098,6 +1144,14 @@ def main() -> None:
         return
 
     quick = not args.full
+    if args.refresh and (args.resume or args.tools or set(args.only.split(",")) != set(DATASETS)):
+        raise SystemExit(
+            "--refresh keeps every other tool's rows of every data set: "
+            "leave out --resume, --tools and --only"
+        )
+    prior_meta, reuse = (
+        _load_refresh("full" if args.full else "quick", args.refresh) if args.refresh else ({}, {})
+    )
     wanted = set(args.only.split(","))
     found = discover(args.tools)
     for line in found.skipped:
@@ -1119,7 +1173,7 @@ def main() -> None:
         datasets += synthetic(quick)
     load_before = os.getloadavg()[0]
     timeout = args.timeout or (300 if quick else 600)
-    records = run(datasets, found.tools, timeout, quick, resume=args.resume)
+    records = run(datasets, found.tools, timeout, quick, resume=args.resume, reuse=reuse)
     meta = {
         "load": [load_before, os.getloadavg()[0]],
         "resumed": _PRIOR_WALL > 0,
@@ -1142,6 +1196,21 @@ def main() -> None:
         },
         "tools": [{"name": t.name, "family": t.family, "learned": t.learned} for t in found.tools],
     }
+    if args.refresh:
+        # The page describes the run the kept rows come from, plus what was re-run.
+        rerun = sorted({t.name for t in found.tools if any(w in t.name for w in args.refresh)})
+        refreshed = {
+            "tools": rerun,
+            "date": meta["date"],
+            "wall_s": meta["wall_s"],
+            "load": meta["load"],
+        }
+        meta = {
+            **meta,
+            **{k: prior_meta[k] for k in ("load", "resumed", "date", "wall_s") if k in prior_meta},
+            "versions": {**prior_meta.get("versions", {}), **meta["versions"]},
+            "refreshed": [*prior_meta.get("refreshed", []), refreshed],
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"meta": meta, "records": records}, indent=1, default=str))
     PARTIAL.unlink(missing_ok=True)
