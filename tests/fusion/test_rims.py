@@ -152,3 +152,19 @@ def test_outline_gives_the_near_side_back_its_edge(stack5):
     assert _outline(source, 5, image, far_edge, model.step, threshold=0.03)[moved_out].mean() < (
         far_edge[moved_out].mean()
     )
+
+
+def test_outline_takes_back_a_near_side_drawn_too_wide(stack5):
+    """A near side drawn 2 px too wide moves back to the background; the near
+    objects themselves stay (at the old threshold of 0.03 only 66 % moved back)."""
+    from allfocus.fusion.rims import _OUTLINE, Frames, _outline
+
+    inv = 1.0 / stack5.depth
+    steps = ((inv.max() - inv) / (inv.max() - inv.min()) * 4).astype(np.float32)
+    wide = cv2.erode(steps, np.ones((5, 5), np.uint8))  # nearer depths spread by 2 px
+    ring = (steps - wide) > 1.5
+    assert ring.sum() > 300
+    outlined = _outline(Frames(stack5.frames), 5, stack5.sharp, wide, 1.5, threshold=_OUTLINE)
+    assert np.mean(np.abs(outlined - steps)[ring] < 0.5) > 0.8  # measured: 0.89
+    near = steps < 0.5
+    assert np.mean(outlined[near] > 1.0) < 0.02  # measured: 0.005
