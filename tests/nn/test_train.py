@@ -44,6 +44,7 @@ def test_shipped_configs_load():
         ("data:\n  folders: [x]\n  recipe: other\n", "recipe"),
         ("data:\n  folders: [x]\n  stack_fraction: 1.5\n", "stack_fraction"),
         ("data:\n  folders: [x]\n  stack_frames: [2, 5]\n", "stack_frames"),
+        ("data:\n  folders: [x]\n  edge_lines: -0.1\n", "edge_lines"),
     ],
 )
 def test_bad_config(tmp_path, text, match):
@@ -84,6 +85,35 @@ def test_stack_batches(photo_dir, num):
     # each frame is the sharpest somewhere in some stack, and the target marks it
     assert (target.sum(axis=(0, 2, 3)) > 0).sum() >= 2
     assert set(np.unique(target)) == {0.0, 1.0}
+
+
+def test_edge_line_hugs_the_outline_from_outside():
+    from allfocus.nn.train.datasets import edge_line
+
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        mask = random_mask(64, rng) > 0
+        line = edge_line(mask, rng)
+        assert line.any() and not (line & mask).any()
+        reach = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+        assert line[~reach].sum() == 0  # within 7 px of the object
+        # along part of the outline only
+        ring = reach & ~mask
+        assert line.sum() < ring.sum()
+
+
+def test_stacks_with_edge_lines(photo_dir):
+    photos = load_photos([photo_dir], min_side=64)
+    plain = PairSampler(photos, crop=48).stack(4, np.random.default_rng(2))
+    again = PairSampler(photos, crop=48, edge_lines=0.0).stack(4, np.random.default_rng(2))
+    np.testing.assert_array_equal(plain[0], again[0])  # off: the same stacks as before
+    lined = [
+        PairSampler(photos, crop=48, edge_lines=1.0).stack(4, np.random.default_rng(s))
+        for s in range(4)
+    ]
+    for frames, target in lined:
+        assert frames.shape == (4, 48, 48) and 0 <= frames.min() and frames.max() <= 1
+        np.testing.assert_allclose(target.sum(0), 1.0)
 
 
 def test_warm_start_with_a_new_window_computes_the_same(tmp_path):

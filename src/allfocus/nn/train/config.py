@@ -39,6 +39,9 @@ class DataConfig:
     stack_fraction: float = 0.0
     #: Smallest and largest number of frames of those stacks.
     stack_frames: tuple[int, int] = (3, 8)
+    #: Share of those stacks whose far layer gets a line of strong contrast
+    #: just outside the near object's edge (0-3 px off, 1-4 px wide).
+    edge_lines: float = 0.0
 
 
 @dataclass
@@ -89,6 +92,8 @@ class TrainConfig:
             raise ConfigError(
                 f"data.stack_fraction must be in [0, 1]; got {self.data.stack_fraction}"
             )
+        if not 0.0 <= self.data.edge_lines <= 1.0:
+            raise ConfigError(f"data.edge_lines must be in [0, 1]; got {self.data.edge_lines}")
         low, high = self.data.stack_frames
         if not 3 <= low <= high:
             raise ConfigError(

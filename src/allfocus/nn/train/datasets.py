@@ -121,6 +121,17 @@ def random_mask(size: int, rng: np.random.Generator) -> NDArray[np.float32]:
     return mask.astype(np.float32)
 
 
+def edge_line(mask: NDArray[np.bool_], rng: np.random.Generator) -> NDArray[np.bool_]:
+    """A band 1-4 px wide, 0-3 px outside ``mask``, along a random part of its outline."""
+    gap, width = int(rng.integers(0, 4)), int(rng.integers(1, 5))
+    grow = mask.astype(np.uint8)
+    inner = cv2.dilate(grow, np.ones((2 * gap + 1,) * 2, np.uint8)) if gap else grow
+    outer = cv2.dilate(grow, np.ones((2 * (gap + width) + 1,) * 2, np.uint8))
+    noise = cv2.GaussianBlur(rng.random(mask.shape).astype(np.float32), (0, 0), mask.shape[0] / 6)
+    part = noise > np.quantile(noise, rng.uniform(0.2, 0.6))
+    return (outer > 0) & (inner == 0) & part
+
+
 def _shift(image: NDArray[np.float32], dx: float, dy: float, scale: float = 1.0) -> NDArray:
     h, w = image.shape
     mat = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, scale)
@@ -140,6 +151,12 @@ class PairSampler:
     scale_range : (float, float)
         Crops are taken at ``crop / s`` pixels and resized to ``crop`` for
         ``s`` drawn from this range (``s < 1`` zooms out, finer textures).
+    edge_lines : float
+        Share of the stacks (:meth:`stack`) whose far layer gets a dark or
+        bright line along part of the nearest object's outline, 0-3 px
+        outside it: strong background structure right beside an occlusion
+        edge, where a decision map tends to give the background to the near
+        object.
     """
 
     def __init__(
@@ -149,6 +166,7 @@ class PairSampler:
         recipe: str = "mix",
         crop: int = 128,
         scale_range: tuple[float, float] = (0.4, 1.0),
+        edge_lines: float = 0.0,
     ) -> None:
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}; got {recipe!r}")
@@ -156,6 +174,7 @@ class PairSampler:
         self.recipe = recipe
         self.crop = int(crop)
         self.scale_range = scale_range
+        self.edge_lines = float(edge_lines)
 
     def _crop(self, rng: np.random.Generator) -> NDArray[np.float32]:
         patch = random_crop(self.photos, self.crop, self.scale_range, rng)
@@ -230,8 +249,12 @@ class PairSampler:
         image = self._crop(rng)
         depth = far * (1.0 + tilt)
         layers = [1.0] if rng.random() < 0.5 else [rng.uniform(1.1, 0.9 * far), 1.0]
-        for near in layers:
+        for i, near in enumerate(layers):
             mask = random_mask(size, rng) > 0
+            # (no draw when off: the stacks of earlier configs stay as they were)
+            if self.edge_lines and i == len(layers) - 1 and rng.random() < self.edge_lines:
+                line = edge_line(mask, rng)
+                image = np.where(line, rng.choice([0.1, 0.9]) + rng.uniform(-0.1, 0.1), image)
             image = np.where(mask, self._crop(rng), image)
             depth = np.where(mask, near, depth)
         inv = np.linspace(1.0 / depth.min(), 1.0 / depth.max(), num)

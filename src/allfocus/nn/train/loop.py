@@ -189,6 +189,7 @@ def train(
         recipe=config.data.recipe,
         crop=config.data.crop,
         scale_range=config.data.scale_range,
+        edge_lines=config.data.edge_lines,
     )
     model = GACN(**config.model.kwargs())
     if config.init_from:
