@@ -44,6 +44,25 @@ def test_auto_weights_follow_the_number_of_frames():
     assert resolve_weights("auto", 3) == "gacn_v3"
 
 
+@pytest.mark.parametrize("name", ["gacn_v1", "gacn_v3"])
+def test_trained_files_of_either_architecture_load(tmp_path, name):
+    """A state_dict file with three (gacn_v1) or four (gacn_v3) windows is used as is."""
+    path = tmp_path / f"{name}_copy.pt"
+    path.write_bytes(WEIGHTS[name].path.read_bytes())
+    s = synthetic_stack((64, 64), 3, rng=4)
+    from_file = fuse(s.frames, method="gacn", channel_axis=-1, weights=str(path))
+    named = fuse(s.frames, method="gacn", channel_axis=-1, weights=name)
+    np.testing.assert_array_equal(from_file.image, named.image)
+
+
+def test_file_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "small.pt"
+    torch.save(create_model("gacn", channels=4).state_dict(), path)
+    s = synthetic_stack((32, 32), 2, rng=1)
+    with pytest.raises(ValueError, match="fit none of the GACN architectures"):
+        fuse(s.frames, method="gacn", channel_axis=-1, weights=str(path))
+
+
 def test_wrong_hash_is_refused(tmp_path):
     from dataclasses import replace
 

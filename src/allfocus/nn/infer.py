@@ -16,9 +16,11 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from allfocus._core.errors import ConfigError
 from allfocus.nn.archs.deblur import DeblurNet
 from allfocus.nn.archs.gacn import GACN
 from allfocus.nn.models import create_model
+from allfocus.nn.weights import WEIGHTS, read_state
 
 __all__ = [
     "boundary_weights",
@@ -50,10 +52,39 @@ def pretrained_deblur(weights: str) -> DeblurNet:
 
 @functools.lru_cache(maxsize=4)
 def pretrained_gacn(weights: str) -> GACN:
-    """The GACN with ``weights`` (registered name or file path), norms folded, eval mode."""
-    model = create_model("gacn", weights=weights if not weights.endswith(".pt") else Path(weights))
+    """The GACN with ``weights`` (registered name or file path), norms folded, eval mode.
+
+    A ``.pt`` file (a state_dict, as ``scripts/train_gacn.py`` writes) may
+    have the architecture of any registered GACN weights (``gacn_v1``'s three
+    activity windows or the four of ``gacn_v2`` and ``gacn_v3``).
+    """
+    if not weights.endswith(".pt"):
+        model = create_model("gacn", weights=weights)
+    else:
+        model = _gacn_from_file(Path(weights))
     model.fold_norms()
     return _frozen(model)
+
+
+def _gacn_from_file(path: Path) -> GACN:
+    """A GACN of the first registered architecture that ``path``'s state_dict fits."""
+    state, _ = read_state(path)
+    shapes = []
+    for spec in WEIGHTS.values():
+        if spec.arch != "gacn" or spec.arch_kwargs in shapes:
+            continue
+        shapes.append(spec.arch_kwargs)
+        model = create_model("gacn", **spec.arch_kwargs)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:
+            continue
+        return model.eval()
+    raise ConfigError(
+        f"weights {str(path)!r} fit none of the GACN architectures of the shipped weights "
+        f"({', '.join(n for n, s in WEIGHTS.items() if s.arch == 'gacn')}): train with a "
+        "config whose model section matches one of them (configs/gacn*.yaml)"
+    )
 
 
 def tile_size(num_frames: int, tile: int, model: GACN) -> int:
