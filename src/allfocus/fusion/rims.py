@@ -96,9 +96,9 @@ _FOREIGN = 0.15
 #: Mean absolute difference (of [0, 1] values) between a near frame and the
 #: un-mixed background blurred as that frame would show it, under which a
 #: near-side pixel is taken for blurred background and moves to the far side.
-#: Six synthetic scenes no benchmark uses, depthmap, against 0.03: +0.36 dB at
-#: 5 frames and +0.81 dB at 10 with 0.07, +0.27 and +0.60 with 0.05; 0.1 moved
-#: too much on bench_fusion's 10-frame stacks.
+#: Six synthetic scenes no benchmark uses, depthmap, against 0.03 (one-off):
+#: +0.36 dB at 5 frames and +0.81 dB at 10 with 0.07, +0.27 and +0.60 with
+#: 0.05; 0.1 moved too much on bench_fusion's 10-frame stacks.
 _OUTLINE = 0.07
 #: Least fraction of candidate rim pixels that must pass the check for the
 #: model to be trusted on a stack (synthetic stacks: about half; a real
