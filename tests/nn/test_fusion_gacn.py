@@ -162,3 +162,51 @@ def test_rim_model_finds_the_near_end_on_the_network_depth_map():
         psnr(full.image, s.sharp, channel_axis=-1)
         > psnr(plain.image, s.sharp, channel_axis=-1) + 0.5
     )
+
+
+_PEAK_SCRIPT = """
+import sys
+import numpy as np
+import torch
+from allfocus.nn.infer import _run, peak_bytes_per_pixel, pretrained_gacn
+
+def status(key):  # kB lines of /proc/self/status
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key))
+
+torch.set_num_threads(1)
+num, side = int(sys.argv[1]), int(sys.argv[2])
+model = pretrained_gacn("gacn_v3")
+luma = np.random.default_rng(0).random((num, side, side), dtype=np.float32)
+_run(model, luma[:, :64, :64], "cpu")  # first-call allocations out of the way
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets the peak (VmHWM) to the current resident size
+before = status("VmRSS:")
+_run(model, luma, "cpu")
+print((status("VmHWM:") - before) * 1024 / side**2, peak_bytes_per_pixel(num, model))
+"""
+
+
+@pytest.mark.skipif(
+    not __import__("os").path.exists("/proc/self/clear_refs"), reason="needs Linux's peak RSS reset"
+)
+@pytest.mark.parametrize("num", [5, 16])
+def test_tile_memory_estimate_matches_the_measured_peak(num):
+    """The estimate that sizes tiles is close to inference's measured peak.
+
+    Too low and many-frame tiles run out of memory; too high (as the estimate
+    for batched inference was) and tiles are smaller than they need to be,
+    which costs halo work.
+    """
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(num), "400"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    measured, estimate = float(out[0]), float(out[1])
+    # Peak resident memory varies by some 15 % from run to run.
+    assert 0.8 * measured <= estimate <= 1.5 * measured, (measured, estimate)

@@ -278,7 +278,14 @@ class GACN(nn.Module):
             raise ValueError(f"scores_frame_by_frame takes one stack; got a batch of {batch}")
         if num < 2:
             return self.scores(frames)
-        acts = torch.stack([self.activity(frames[:, k : k + 1])[0, 0] for k in range(num)])
+        # Filled in place: stacking a list of the frames' activities would
+        # hold every activity twice at its peak.
+        first = self.activity(frames[:, :1])[0, 0]
+        acts = first.new_empty((num, *first.shape))
+        acts[0] = first
+        del first
+        for k in range(1, num):
+            acts[k] = self.activity(frames[:, k : k + 1])[0, 0]
         if num == 2:  # the relative activities are opposite: one pass of the path
             rel = acts[0] - acts[1]
             both = self._path(torch.stack([rel, -rel]))
