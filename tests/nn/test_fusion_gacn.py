@@ -210,3 +210,43 @@ def test_tile_memory_estimate_matches_the_measured_peak(num):
     measured, estimate = float(out[0]), float(out[1])
     # Peak resident memory varies by some 15 % from run to run.
     assert 0.8 * measured <= estimate <= 1.5 * measured, (measured, estimate)
+
+
+def test_network_pass_reports_its_tiles():
+    s = synthetic_stack((150, 140), 3, color=False, rng=5)
+    model = pretrained_gacn("gacn_v3")
+    calls = []
+    decision_scores(model, s.frames, tile=64, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(k, 9) for k in range(1, 10)]  # 3 x 3 tiles of 64 px
+    calls.clear()
+    decision_scores(model, s.frames, tile=512, progress=lambda d, t: calls.append((d, t)))
+    assert calls == []  # one pass, nothing to report
+
+
+def test_fuse_passes_progress_only_to_methods_that_report():
+    s = synthetic_stack((150, 140), 3, rng=5)
+    calls = []
+    fuse(s.frames, method="gacn", channel_axis=-1, tile=64, progress=lambda *a: calls.append(a))
+    assert calls[-1] == (9, 9) and len(calls) == 9
+    calls.clear()
+    fuse(s.frames, method="depthmap", channel_axis=-1, progress=lambda *a: calls.append(a))
+    assert calls == []
+
+
+def test_pipeline_reports_the_tiles_within_the_fuse_stage():
+    from allfocus.pipeline import FuseConfig, fuse_stack
+
+    s = synthetic_stack((150, 140), 3, rng=5)
+    events = []
+    fuse_stack(
+        s.frames,
+        config=FuseConfig(method="gacn", align="none", exposure_match=False, params={"tile": 64}),
+        channel_axis=-1,
+        progress=lambda *e: events.append(e),
+    )
+    fuse_events = [e for e in events if e[0] == "fuse"]
+    assert fuse_events[0] == ("fuse", 0, 1) and fuse_events[-1] == ("fuse", 1, 1)
+    tiles = fuse_events[1:-1]
+    assert [d for _, d, _ in tiles] == [1, 2, 3, 4, 5, 6, 7, 8, 8] and {t for *_, t in tiles} == {9}
+    # The stage is complete exactly once, so a bar that counts stages advances once.
+    assert sum(d == t for _, d, t in fuse_events) == 1

@@ -54,14 +54,15 @@ def handle_errors() -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n, total=None)``.
+def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr; yields ``advance(n, total=None, description=None)``.
 
     ``total`` resets the bar's length (for work whose size is known only once
-    it starts). Silent when quiet or not a TTY.
+    it starts); ``description`` replaces the text before the bar (for the
+    step within a long stage). Silent when quiet or not a TTY.
     """
     if quiet or not sys.stderr.isatty():
-        yield lambda n=1, total=None: None
+        yield lambda n=1, total=None, description=None: None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -75,9 +76,11 @@ def progress_bar(total: int, description: str, *, quiet: bool) -> Iterator[Calla
     ) as progress:
         task = progress.add_task(description, total=total)
 
-        def advance(n: int = 1, total: int | None = None) -> None:
+        def advance(n: int = 1, total: int | None = None, description: str | None = None) -> None:
             if total is not None:
                 progress.update(task, total=total)
+            if description is not None:
+                progress.update(task, description=description)
             progress.advance(task, n)
 
         yield advance

@@ -82,8 +82,12 @@ def fuse(
         with progress_bar(len(stages), "fusing", quiet=quiet) as advance:
 
             def report(stage: str, done: int, total: int) -> None:
-                if done == total and stage in stages:
-                    advance(1)
+                if stage not in stages:
+                    return
+                if done == total:
+                    advance(1, description="fusing")
+                elif total > 1:  # frames or tiles within a long stage
+                    advance(0, description=f"fusing: {stage} {done}/{total}")
 
             result = fuse_files(
                 frames,

@@ -7,6 +7,8 @@ name and :func:`list_methods` to see what is available.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from numpy.typing import NDArray
@@ -36,6 +38,7 @@ def fuse(
     *,
     method: str = DEFAULT_METHOD,
     channel_axis: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
     **params: Any,
 ) -> FusionResult:
     """Fuse a focus stack into one all-in-focus image.
@@ -48,6 +51,9 @@ def fuse(
         Registered method name; see :func:`list_methods`.
     channel_axis : int or None
         Axis of the colour channels in ``stack``; ``None`` for grey.
+    progress : callable, optional
+        ``progress(done, total)`` for methods that report their progress
+        (``gacn``: the tiles of its network pass); the others ignore it.
     **params
         Method-specific keyword options.
 
@@ -56,7 +62,10 @@ def fuse(
     FusionResult
         Fused image, depth map and confidence map.
     """
-    return FUSION_METHODS.get(method)(stack, channel_axis=channel_axis, **params)
+    func = FUSION_METHODS.get(method)
+    if progress is not None and "progress" in inspect.signature(func).parameters:
+        params["progress"] = progress
+    return func(stack, channel_axis=channel_axis, **params)
 
 
 __all__ = ["DEFAULT_METHOD", "FUSION_METHODS", "FusionResult", "fuse", "list_methods"]

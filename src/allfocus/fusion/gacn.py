@@ -14,6 +14,8 @@ does not import torch; calling the method without torch raises
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -101,6 +103,7 @@ def fuse_gacn(
     tile: int = 512,
     unmix_rims: bool = True,
     sharpen_between: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FusionResult:
     """All-in-focus image from a learned, frame-symmetric decision map.
 
@@ -132,6 +135,9 @@ def fuse_gacn(
     unmix_rims, sharpen_between : bool
         The defocus model of :func:`allfocus.fusion.depthmap.fuse_depthmap`,
         applied to this method's depth map (see there and ``docs/methods.md``).
+    progress : callable, optional
+        ``progress(done, total)`` after each tile of the network pass (large
+        images only; the pass is most of the method's time).
 
     Returns
     -------
@@ -171,7 +177,7 @@ def fuse_gacn(
     num = frames.shape[0]
     model = infer.pretrained_gacn(resolve_weights(weights, num))
 
-    scores = infer.decision_scores(model, luma, tile=tile)
+    scores = infer.decision_scores(model, luma, tile=tile, progress=progress)
     probs = _softmax(scores)
     labels = remove_small_regions(np.argmax(probs, axis=0), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
@@ -207,6 +213,7 @@ def halo(
     tile: int = 512,
     unmix_rims: bool = True,
     sharpen_between: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Pixels :func:`fuse_gacn` looks beyond a tile with these options.
 
@@ -215,6 +222,7 @@ def halo(
     >>> halo()
     38
     """
-    del weights, refine_eps, tile, unmix_rims, sharpen_between  # whole-stack steps: no halo
+    # Whole-stack steps and reporting: no halo.
+    del weights, refine_eps, tile, unmix_rims, sharpen_between, progress
     boundary = 2 * 3 + 4 if refine == "network" else 2 * int(refine_radius)
     return _NETWORK_REACH + boundary + int(min_region)

@@ -121,6 +121,7 @@ def decision_scores(
     tile: int = 512,
     halo: int | None = None,
     device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> NDArray[np.float32]:
     """Per-frame decision scores (logits over frames) of a grey stack.
 
@@ -135,6 +136,8 @@ def decision_scores(
         Overlap added around each tile; defaults to the model's receptive radius.
     device : str
         Torch device.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile, when the image is tiled.
 
     Returns
     -------
@@ -151,13 +154,15 @@ def decision_scores(
     if rows <= side + 2 * halo and cols <= side + 2 * halo:
         return _run(model, luma, device)
     out = np.empty(luma.shape, dtype=np.float32)
-    for y in range(0, rows, side):
-        for x in range(0, cols, side):
-            y0, x0 = max(0, y - halo), max(0, x - halo)
-            y1, x1 = min(rows, y + side + halo), min(cols, x + side + halo)
-            part = _run(model, luma[:, y0:y1, x0:x1], device)
-            ye, xe = min(rows, y + side), min(cols, x + side)
-            out[:, y:ye, x:xe] = part[:, y - y0 : ye - y0, x - x0 : xe - x0]
+    starts = [(y, x) for y in range(0, rows, side) for x in range(0, cols, side)]
+    for done, (y, x) in enumerate(starts, 1):
+        y0, x0 = max(0, y - halo), max(0, x - halo)
+        y1, x1 = min(rows, y + side + halo), min(cols, x + side + halo)
+        part = _run(model, luma[:, y0:y1, x0:x1], device)
+        ye, xe = min(rows, y + side), min(cols, x + side)
+        out[:, y:ye, x:xe] = part[:, y - y0 : ye - y0, x - x0 : xe - x0]
+        if progress is not None:
+            progress(done, len(starts))
     return out
 
 

@@ -92,7 +92,13 @@ def fuse_stack(
         stack = match_exposure(stack, channel_axis=channel_axis)
         progress("exposure", 1, 1)
     progress("fuse", 0, 1)
-    result = fuse(stack, method=config.method, channel_axis=channel_axis, **config.params)
+    result = fuse(
+        stack,
+        method=config.method,
+        channel_axis=channel_axis,
+        progress=lambda d, t: progress("fuse", min(d, t - 1), t),  # 1/1 once, below
+        **config.params,
+    )
     progress("fuse", 1, 1)
     result = restore_result(
         result,
