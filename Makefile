@@ -29,6 +29,7 @@ test: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 ## Install the peer tools the benchmarks compare against (Debian packages).
 peers:

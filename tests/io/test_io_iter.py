@@ -41,8 +41,12 @@ def test_colour_jpeg_folder(tmp_path, smooth_rgb, srgb_icc, prefetch):
     exif = Image.Exif()
     exif[271] = "cam"
     for i in range(3):
-        write_image(tmp_path / f"f{i}.jpg", np.roll(smooth_rgb, i, axis=1), icc=srgb_icc,
-                    exif=exif.tobytes())
+        write_image(
+            tmp_path / f"f{i}.jpg",
+            np.roll(smooth_rgb, i, axis=1),
+            icc=srgb_icc,
+            exif=exif.tobytes(),
+        )
     _same_as_read_stack([tmp_path], prefetch=prefetch)
 
 
@@ -76,8 +80,9 @@ def test_formats(tmp_path, make_image, shape, dtype, suffix):
 
 
 def test_multipage_tiff(tmp_path, make_image):
-    tifffile.imwrite(tmp_path / "stack.tif", make_image((4, 5, 6), np.uint16),
-                     photometric="minisblack")
+    tifffile.imwrite(
+        tmp_path / "stack.tif", make_image((4, 5, 6), np.uint16), photometric="minisblack"
+    )
     _same_as_read_stack([tmp_path / "stack.tif"])
 
 

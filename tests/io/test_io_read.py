@@ -146,8 +146,9 @@ def test_read_frames_of_single_image(tmp_path, make_image):
 @pytest.mark.parametrize(("orientation", "k"), [(6, -1), (8, 1)])
 def test_jpeg_exif_orientation_applied(tmp_path, smooth_rgb, orientation, k):
     path = tmp_path / "o.jpg"
-    Image.fromarray(smooth_rgb).save(path, quality=100, subsampling=0,
-                                     exif=exif_bytes(orientation=orientation, make="Cam"))
+    Image.fromarray(smooth_rgb).save(
+        path, quality=100, subsampling=0, exif=exif_bytes(orientation=orientation, make="Cam")
+    )
     data = read_image(path)
     expected = np.rot90(smooth_rgb, k=k)
     assert data.array.shape == (40, 24, 3)

@@ -58,17 +58,13 @@ def test_output_dtype_unknown_extension():
 def test_to_dtype_rounds_and_clips():
     values = np.array([-0.5, 0.0, 0.5 / 255, 0.49, 0.5, 1.0, 1.5])
     np.testing.assert_array_equal(to_dtype(values, np.uint8), [0, 0, 0, 125, 128, 255, 255])
-    np.testing.assert_array_equal(
-        to_dtype(np.array([0.0, 0.5, 1.0]), np.uint16), [0, 32768, 65535]
-    )
+    np.testing.assert_array_equal(to_dtype(np.array([0.0, 0.5, 1.0]), np.uint16), [0, 32768, 65535])
 
 
 def test_to_dtype_float_passthrough_and_integer_rescale():
     image = np.array([[0.25, 2.0]], np.float32)
     assert to_dtype(image, np.float32) is image
-    np.testing.assert_array_equal(
-        to_dtype(np.array([0, 255], np.uint8), np.uint16), [0, 65535]
-    )
+    np.testing.assert_array_equal(to_dtype(np.array([0, 255], np.uint8), np.uint16), [0, 65535])
 
 
 def test_to_dtype_exact_for_16_bit():
@@ -125,13 +121,23 @@ def test_stack_round_trip_keeps_depth_and_metadata(tmp_path, make_image, srgb_ic
     exif = Image.Exif()
     exif[271] = "Cam"
     for i in range(3):
-        write_image(tmp_path / f"f{i}.tif", make_image((6, 8, 3), np.uint16), icc=srgb_icc,
-                    exif=exif.tobytes())
+        write_image(
+            tmp_path / f"f{i}.tif",
+            make_image((6, 8, 3), np.uint16),
+            icc=srgb_icc,
+            exif=exif.tobytes(),
+        )
     stack = read_stack([tmp_path])
     out = tmp_path / "out" / "fused.png"
     out.parent.mkdir()
-    write_image(out, stack.frames.mean(axis=0) / 65535, dtype=output_dtype(stack.dtype, out),
-                icc=stack.icc, exif=stack.exif, inputs=stack.paths)
+    write_image(
+        out,
+        stack.frames.mean(axis=0) / 65535,
+        dtype=output_dtype(stack.dtype, out),
+        icc=stack.icc,
+        exif=stack.exif,
+        inputs=stack.paths,
+    )
     result = read_image(out)
     assert result.array.dtype == np.uint16
     assert result.icc == srgb_icc

@@ -114,9 +114,7 @@ def check_stack(
         )
     arr = move_channels_last(arr, channel_axis, stack=True)
     if arr.shape[0] < min_frames:
-        raise InputError(
-            f"a focus stack needs at least {min_frames} frames; got {arr.shape[0]}"
-        )
+        raise InputError(f"a focus stack needs at least {min_frames} frames; got {arr.shape[0]}")
     if arr.shape[1] < 2 or arr.shape[2] < 2:
         raise InputError(f"frames must be at least 2x2 pixels; got {arr.shape[1:3]}")
     return as_float_image(arr, name="stack")

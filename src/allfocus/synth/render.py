@@ -53,9 +53,7 @@ class SynthStack:
         return np.argmin(self.radii, axis=0)
 
 
-def coc_radius(
-    depth: NDArray, focus_distance: float, *, scale: float
-) -> NDArray[np.float32]:
+def coc_radius(depth: NDArray, focus_distance: float, *, scale: float) -> NDArray[np.float32]:
     """Thin-lens circle-of-confusion radius in pixels.
 
     For a lens of fixed aperture and focal length the blur radius of a point
@@ -147,9 +145,11 @@ def render_stack(
     if focus_distances is None:
         if num_frames < 1:
             raise InputError(f"num_frames must be >= 1; got {num_frames}")
-        focus_inv = np.linspace(inv_near, inv_far, num_frames) if num_frames > 1 else [
-            0.5 * (inv_near + inv_far)
-        ]
+        focus_inv = (
+            np.linspace(inv_near, inv_far, num_frames)
+            if num_frames > 1
+            else [0.5 * (inv_near + inv_far)]
+        )
         focus_distances = 1.0 / np.asarray(focus_inv)
     focus_distances = np.asarray(focus_distances, dtype=np.float64)
     span = inv_near - inv_far

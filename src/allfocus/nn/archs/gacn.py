@@ -286,6 +286,7 @@ class GACN(nn.Module):
         del first
         for k in range(1, num):
             acts[k] = self.activity(frames[:, k : k + 1])[0, 0]
+
         # Decision-path convolutions of few channels run some 30 % faster on
         # channels-last tensors on the CPU (same values up to float rounding).
         def path(rel: Tensor) -> Tensor:
