@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg,
         result,
         root=ROOT,
+        arch=cfg.model.kwargs(),
         script="scripts/train_gacn.py",
         config_path=args.config,
         series=[

@@ -195,3 +195,27 @@ def test_no_defocus_model_gives_the_plain_decision_map(synthetic_dir, tmp_path, 
     # streaming differences (tests/fusion/test_streaming.py)
     assert psnr(written, plain, channel_axis=-1) > 45
     assert np.abs(modelled - written).max() > 2 / 255
+
+
+def test_weights_apply_to_gacn_only(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "fused.png"
+    code = main(["fuse", *frames_of(synthetic_dir), "-o", str(out), "--weights", "gacn_v1"])
+    assert code == ExitCode.BAD_INPUT
+    assert "--weights applies to --method gacn only" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_weights_choose_the_network(synthetic_dir, tmp_path, capsys):
+    pytest.importorskip("torch")
+    outs = {w: tmp_path / f"{w}.png" for w in ("gacn_v1", "gacn_v3")}
+    for w, out in outs.items():
+        args = ["fuse", *frames_of(synthetic_dir), "-o", str(out), "-m", "gacn", "--weights", w]
+        assert main([*args, "--align", "none", "-q"]) == 0, capsys.readouterr().err
+    images = [io.read_image(p).array.astype(int) for p in outs.values()]
+    assert np.abs(images[0] - images[1]).max() > 0  # other weights, other decisions
+    missing = tmp_path / "missing.pt"
+    bad = ["-o", str(tmp_path / "m.png"), "-m", "gacn", "--weights", str(missing)]
+    code = main(["fuse", *frames_of(synthetic_dir), *bad, "--align", "none"])
+    assert code == ExitCode.IO_ERROR
+    assert "weight file not found" in capsys.readouterr().err
+    assert not (tmp_path / "m.png").exists()

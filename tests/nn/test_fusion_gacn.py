@@ -63,6 +63,29 @@ def test_file_of_another_architecture_is_refused(tmp_path):
         fuse(s.frames, method="gacn", channel_axis=-1, weights=str(path))
 
 
+def test_file_that_records_its_architecture_is_built_with_it(tmp_path):
+    """A file written with its architecture (windows of other radii, same count as
+    gacn_v1's) is built with that architecture, not guessed from tensor shapes."""
+    from allfocus.nn.infer import pretrained_gacn
+    from allfocus.nn.train.report import save_weights
+
+    torch.manual_seed(0)
+    arch = {"windows": (1, 2, 5), "channels": 8, "activity_channels": 8, "decision_channels": 8}
+    net = create_model("gacn", **arch).eval()
+    path = tmp_path / "own.pt"
+    save_weights(net, path, arch=arch)
+    loaded = pretrained_gacn(str(path))
+    assert loaded.windows == (1, 2, 5)
+    frames = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.scores(frames), net.fold_norms().scores(frames))
+    # A record that does not match the tensors is refused with both named.
+    wrong = tmp_path / "wrong.pt"
+    save_weights(create_model("gacn", channels=4), wrong, arch={"channels": 6})
+    with pytest.raises(ValueError, match="do not match the GACN architecture they record"):
+        pretrained_gacn(str(wrong))
+
+
 def test_wrong_hash_is_refused(tmp_path):
     from dataclasses import replace
 

@@ -129,6 +129,21 @@ def test_warm_start_with_a_new_window_computes_the_same(tmp_path):
         warm_start(GACN(windows=(1, 2)), "gacn_v1")
 
 
+def test_warm_start_from_a_file_uses_its_recorded_windows(tmp_path):
+    from allfocus.nn.archs.gacn import GACN
+    from allfocus.nn.train.loop import warm_start
+    from allfocus.nn.train.report import save_weights
+
+    torch.manual_seed(1)
+    source = GACN(windows=(1, 5)).eval()
+    path = tmp_path / "two_windows.pt"
+    save_weights(source, path, arch={"windows": (1, 5)})
+    net = warm_start(GACN(windows=(1, 2, 5)), str(path)).eval()
+    frames = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(net.scores(frames), source.scores(frames))
+
+
 def test_sampler_rejects_unknown_recipe(photo_dir):
     with pytest.raises(ValueError, match="recipe"):
         PairSampler(load_photos([photo_dir], min_side=64), recipe="nope")

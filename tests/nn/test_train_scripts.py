@@ -66,6 +66,11 @@ data: {{folders: [{photos}], crop: 48}}
     state = torch.load(tmp_path / "out" / "w.pt", weights_only=True)
     if kind == "deblur":
         assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    else:  # the file records its (tiny, unshipped) architecture and loads from it alone
+        from allfocus.nn.infer import pretrained_gacn
+
+        net = pretrained_gacn(str(tmp_path / "out" / "w.pt"))
+        assert net.features.out_channels == 4 and net.project.out_channels == 2
     record = (tmp_path / "out" / "w.md").read_text()
     assert "Steps: 2" in record and "sha256" in record and '"name": "tiny"' in record
     assert (tmp_path / "out" / "loss.png").stat().st_size > 1000

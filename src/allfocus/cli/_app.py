@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -114,6 +114,36 @@ def defocus_params(method: str, enabled: bool) -> dict[str, bool]:
     if enabled or method not in DEFOCUS_MODEL_METHODS:
         return {}
     return dict(DEFOCUS_MODEL_OFF)
+
+
+#: ``--weights`` of ``fuse`` and ``batch``.
+WeightsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="gacn only: the network's weights: auto (gacn_v1 for two frames, gacn_v3 for "
+        "more), a shipped name (gacn_v1, gacn_v2, gacn_v3) or a .pt file written by "
+        "scripts/train_gacn.py.",
+        show_default=False,
+    ),
+]
+
+
+def method_params(method: str, defocus_model: bool, weights: str | None) -> dict[str, Any]:
+    """Method options from ``--defocus-model`` and ``--weights``.
+
+    Raises ``ConfigError`` for ``--weights`` with a method that has none.
+    """
+    from allfocus._core.errors import ConfigError
+
+    params: dict[str, Any] = dict(defocus_params(method, defocus_model))
+    if weights is not None:
+        if method != "gacn":
+            raise ConfigError(
+                f"--weights applies to --method gacn only (got --method {method}); "
+                "drop --weights or use --method gacn"
+            )
+        params["weights"] = weights
+    return params
 
 
 def _restore_method(value: str) -> str:

@@ -11,11 +11,12 @@ from allfocus.cli._app import (
     DefocusModelFlag,
     RestoreFlag,
     RestoreMethod,
+    WeightsOption,
     app,
     console,
-    defocus_params,
     fail,
     handle_errors,
+    method_params,
     progress_bar,
 )
 from allfocus.cli.exit_codes import ExitCode
@@ -52,6 +53,7 @@ def batch(
         bool, typer.Option(help="Match frame brightness before fusing.")
     ] = True,
     defocus_model: DefocusModelFlag = True,
+    weights: WeightsOption = None,
     restore: RestoreFlag = False,
     restore_method: RestoreMethod = "auto",
     suffix: Annotated[
@@ -77,7 +79,7 @@ def batch(
             align=align,
             exposure_match=exposure_match,
             restore=restore_method if restore else None,
-            params=defocus_params(method, defocus_model),
+            params=method_params(method, defocus_model, weights),
         )
         jobs = plan_batch(inputs, outdir, suffix=suffix)
         outdir.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,11 @@ from allfocus.cli._app import (
     DefocusModelFlag,
     RestoreFlag,
     RestoreMethod,
+    WeightsOption,
     app,
     console,
-    defocus_params,
     handle_errors,
+    method_params,
     progress_bar,
 )
 
@@ -59,6 +60,7 @@ def fuse(
         ),
     ] = None,
     defocus_model: DefocusModelFlag = True,
+    weights: WeightsOption = None,
     restore: RestoreFlag = False,
     restore_method: RestoreMethod = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
@@ -76,7 +78,7 @@ def fuse(
             exposure_match=exposure_match,
             streaming="auto" if streaming is None else ("always" if streaming else "never"),
             restore=restore_method if restore else None,
-            params=defocus_params(method, defocus_model),
+            params=method_params(method, defocus_model, weights),
         )
         stages = ("read", "align", "exposure", "fuse", *(("restore",) if restore else ()), "write")
         with progress_bar(len(stages), "fusing", quiet=quiet) as advance:

@@ -20,7 +20,7 @@ from allfocus._core.errors import ConfigError
 from allfocus.nn.archs.deblur import DeblurNet
 from allfocus.nn.archs.gacn import GACN
 from allfocus.nn.models import create_model
-from allfocus.nn.weights import WEIGHTS, read_state
+from allfocus.nn.weights import WEIGHTS, read_state, split_arch
 
 __all__ = [
     "boundary_weights",
@@ -55,9 +55,11 @@ def pretrained_deblur(weights: str) -> DeblurNet:
 def pretrained_gacn(weights: str) -> GACN:
     """The GACN with ``weights`` (registered name or file path), norms folded, eval mode.
 
-    A ``.pt`` file (a state_dict, as ``scripts/train_gacn.py`` writes) may
-    have the architecture of any registered GACN weights (``gacn_v1``'s three
-    activity windows or the four of ``gacn_v2`` and ``gacn_v3``).
+    A ``.pt`` file (a state_dict, as ``scripts/train_gacn.py`` writes) is
+    built with the architecture it records; a file without that record (as
+    earlier versions of the script wrote) must have the architecture of one
+    of the registered GACN weights (``gacn_v1``'s three activity windows or
+    the four of ``gacn_v2`` and ``gacn_v3``).
     """
     if not weights.endswith(".pt"):
         model = create_model("gacn", weights=weights)
@@ -68,8 +70,22 @@ def pretrained_gacn(weights: str) -> GACN:
 
 
 def _gacn_from_file(path: Path) -> GACN:
-    """A GACN of the first registered architecture that ``path``'s state_dict fits."""
-    state, _ = read_state(path)
+    """A GACN with ``path``'s recorded architecture, else the first registered one it fits.
+
+    Without a record the architecture is guessed from the tensors' shapes;
+    activity windows of other radii but the same count cannot be told apart.
+    """
+    state, arch = split_arch(read_state(path)[0])
+    if arch is not None:
+        try:
+            model = create_model("gacn", **arch)
+            model.load_state_dict(state)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ConfigError(
+                f"weights {str(path)!r} do not match the GACN architecture they record "
+                f"({arch}): {exc}"
+            ) from None
+        return model.eval()
     shapes = []
     for spec in WEIGHTS.values():
         if spec.arch != "gacn" or spec.arch_kwargs in shapes:

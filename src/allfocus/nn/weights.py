@@ -12,7 +12,19 @@ from torch import nn
 
 from allfocus._core.errors import InputError, ReadError
 
-__all__ = ["WEIGHTS", "WeightSpec", "get_weight_spec", "load_weights", "read_state"]
+__all__ = [
+    "ARCH_KEY",
+    "WEIGHTS",
+    "WeightSpec",
+    "get_weight_spec",
+    "load_weights",
+    "read_state",
+    "split_arch",
+]
+
+#: Key of a weight file's record of its architecture (constructor options);
+#: files written by the training scripts carry it, the shipped ones do not.
+ARCH_KEY = "_allfocus_arch"
 
 _HERE = Path(__file__).resolve().parent / "weights"
 
@@ -149,6 +161,19 @@ def read_state(
     return torch.load(path, map_location="cpu", weights_only=True), spec
 
 
+def split_arch(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A loaded weight file's state_dict without, and its architecture record (or ``None``).
+
+    Examples
+    --------
+    >>> split_arch({"w": 1, ARCH_KEY: {"windows": [1, 2]}})
+    ({'w': 1}, {'windows': [1, 2]})
+    """
+    state = dict(state)
+    arch = state.pop(ARCH_KEY, None)
+    return state, arch
+
+
 def load_weights(
     model: nn.Module, source: str | Path | WeightSpec, *, check_hash: bool = True
 ) -> nn.Module:
@@ -172,6 +197,6 @@ def load_weights(
     ReadError
         If the file is missing or its hash does not match.
     """
-    state, _ = read_state(source, check_hash=check_hash)
+    state, _ = split_arch(read_state(source, check_hash=check_hash)[0])
     model.load_state_dict(state)
     return model.eval()

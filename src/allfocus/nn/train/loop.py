@@ -131,16 +131,23 @@ def warm_start(model: GACN, source: str) -> GACN:
     """Load the weights ``source`` (registered name or ``.pt`` path) into ``model``.
 
     Every tensor must have the source's shape, except that ``model`` may use
-    more activity windows (a ``.pt`` path is taken to have ``model``'s): the
+    more activity windows (a ``.pt`` path has the windows it records, else
+    ``model``'s): the
     decision path's first layer gets the source's weights at the windows both
     share (matched by radius) and zero weight at the new ones, so the
     warm-started network computes exactly what the source computes until
     training moves the new weights.
     """
-    from allfocus.nn.weights import read_state
+    from allfocus.nn.weights import read_state, split_arch
 
-    state, spec = read_state(source)
-    old_windows = tuple(spec.arch_kwargs["windows"]) if spec is not None else model.windows
+    raw, spec = read_state(source)
+    state, arch = split_arch(raw)
+    if spec is not None:
+        old_windows = tuple(spec.arch_kwargs["windows"])
+    elif arch is not None:
+        old_windows = tuple(arch["windows"])
+    else:
+        old_windows = model.windows
     missing = [w for w in old_windows if w not in model.windows]
     if missing:
         raise ValueError(f"{source}: windows {missing} are not in the new model's {model.windows}")

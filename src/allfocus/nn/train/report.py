@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from allfocus.nn.train.loop import dumps, sha256
+from allfocus.nn.weights import ARCH_KEY
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,20 @@ __all__ = [
 ]
 
 
-def save_weights(model: nn.Module, path: Path, *, half: bool = False) -> str:
-    """Write ``model``'s state_dict atomically (float16 when ``half``); return its SHA-256."""
-    state = model.state_dict()
+def save_weights(
+    model: nn.Module, path: Path, *, half: bool = False, arch: dict[str, Any] | None = None
+) -> str:
+    """Write ``model``'s state_dict atomically (float16 when ``half``); return its SHA-256.
+
+    ``arch`` (the model's constructor options, plain values) is stored in the
+    file under :data:`allfocus.nn.weights.ARCH_KEY`, so that the file can be
+    loaded without knowing them (:func:`allfocus.nn.weights.split_arch`).
+    """
+    state: dict[str, Any] = dict(model.state_dict())
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    if arch is not None:
+        state[ARCH_KEY] = {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -132,17 +142,19 @@ def finish_run(
     facts: Callable[[nn.Module, Path, dict], list[str]],
     half: bool = False,
     log_scale: bool = False,
+    arch: dict[str, Any] | None = None,
 ) -> None:
     """After training: weights at ``config.output``, the loss plot, the Markdown record.
 
     Each is written only when the config names its path (the record also needs
     the weights). ``facts(model, weights_path, last_history_entry)`` gives the
-    record's bullets after the "Trained" line.
+    record's bullets after the "Trained" line. ``arch`` goes into the weight
+    file (see :func:`save_weights`).
     """
     model, history = result["model"], result["history"]
     out = root / config.output if config.output else None
     if out is not None:
-        digest = save_weights(model, out, half=half)
+        digest = save_weights(model, out, half=half, arch=arch)
         log.info("weights: %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
     if config.loss_plot:
         title = f"{config.name}: {result['steps']} steps"
