@@ -86,6 +86,13 @@ def test_file_that_records_its_architecture_is_built_with_it(tmp_path):
         pretrained_gacn(str(wrong))
 
 
+@pytest.mark.parametrize("name", ["nope", "deblur_v1"])
+def test_unknown_or_other_networks_weights_are_refused(name):
+    s = synthetic_stack((32, 32), 2, rng=1)
+    with pytest.raises(ValueError, match=r"unknown gacn weights .*choose auto, gacn_v1"):
+        fuse(s.frames, method="gacn", channel_axis=-1, weights=name)
+
+
 def test_wrong_hash_is_refused(tmp_path):
     from dataclasses import replace
 

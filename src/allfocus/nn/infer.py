@@ -62,6 +62,12 @@ def pretrained_gacn(weights: str) -> GACN:
     the four of ``gacn_v2`` and ``gacn_v3``).
     """
     if not weights.endswith(".pt"):
+        names = [n for n, s in WEIGHTS.items() if s.arch == "gacn"]
+        if weights not in names:
+            raise ConfigError(
+                f"unknown gacn weights {weights!r}; choose auto, {', '.join(names)} "
+                "or the path of a .pt file written by scripts/train_gacn.py"
+            )
         model = create_model("gacn", weights=weights)
     else:
         model = _gacn_from_file(Path(weights))
