@@ -116,9 +116,9 @@ def fuse_gacn(
     weights : str
         ``"auto"`` (``gacn_v1`` for two frames, ``gacn_v3`` for more: see
         :func:`resolve_weights`), a registered weight name (see
-        :data:`allfocus.nn.WEIGHTS`) or the path of a ``.pt`` state_dict
-        with the architecture of one of them (as ``scripts/train_gacn.py``
-        writes it).
+        :data:`allfocus.nn.WEIGHTS`) or the path of a ``.pt`` state_dict as
+        ``scripts/train_gacn.py`` writes it (with a record of its
+        architecture; files without one must have a shipped architecture).
     refine : {"depthmap", "network", "soft", "none"}
         How the decision becomes blending weights: the depthmap method's
         guided filter on the cleaned per-pixel winner (default), the

@@ -62,7 +62,7 @@ def pretrained_gacn(weights: str) -> GACN:
     the four of ``gacn_v2`` and ``gacn_v3``).
     """
     if not weights.endswith(".pt"):
-        names = [n for n, s in WEIGHTS.items() if s.arch == "gacn"]
+        names = _gacn_weight_names()
         if weights not in names:
             raise ConfigError(
                 f"unknown gacn weights {weights!r}; choose auto, {', '.join(names)} "
@@ -73,6 +73,11 @@ def pretrained_gacn(weights: str) -> GACN:
         model = _gacn_from_file(Path(weights))
     model.fold_norms()
     return _frozen(model)
+
+
+def _gacn_weight_names() -> list[str]:
+    """Names of the registered weights of the GACN architecture."""
+    return [name for name, spec in WEIGHTS.items() if spec.arch == "gacn"]
 
 
 def _gacn_from_file(path: Path) -> GACN:
@@ -93,8 +98,8 @@ def _gacn_from_file(path: Path) -> GACN:
             ) from None
         return model.eval()
     shapes = []
-    for spec in WEIGHTS.values():
-        if spec.arch != "gacn" or spec.arch_kwargs in shapes:
+    for spec in (WEIGHTS[name] for name in _gacn_weight_names()):
+        if spec.arch_kwargs in shapes:
             continue
         shapes.append(spec.arch_kwargs)
         model = create_model("gacn", **spec.arch_kwargs)
@@ -105,7 +110,7 @@ def _gacn_from_file(path: Path) -> GACN:
         return model.eval()
     raise ConfigError(
         f"weights {str(path)!r} fit none of the GACN architectures of the shipped weights "
-        f"({', '.join(n for n, s in WEIGHTS.items() if s.arch == 'gacn')}): train with a "
+        f"({', '.join(_gacn_weight_names())}): train with a "
         "config whose model section matches one of them (configs/gacn*.yaml)"
     )
 

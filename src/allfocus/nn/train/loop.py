@@ -142,12 +142,8 @@ def warm_start(model: GACN, source: str) -> GACN:
 
     raw, spec = read_state(source)
     state, arch = split_arch(raw)
-    if spec is not None:
-        old_windows = tuple(spec.arch_kwargs["windows"])
-    elif arch is not None:
-        old_windows = tuple(arch["windows"])
-    else:
-        old_windows = model.windows
+    recorded = spec.arch_kwargs if spec is not None else arch
+    old_windows = tuple(recorded["windows"]) if recorded is not None else model.windows
     missing = [w for w in old_windows if w not in model.windows]
     if missing:
         raise ValueError(f"{source}: windows {missing} are not in the new model's {model.windows}")
