@@ -47,3 +47,25 @@ def test_hard_and_soft_selection_agree_inside_regions(refine_radius):
     reach = 2 * refine_radius + 3  # guided filter reach plus a decision pixel or two
     np.testing.assert_allclose(res.image[:, : 16 - reach], sharp[:, : 16 - reach], atol=1e-5)
     np.testing.assert_allclose(res.image[:, 16 + reach :], sharp[:, 16 + reach :], atol=1e-5)
+
+
+def test_subframe_depth_refines_the_end_frames_inward_when_asked():
+    from allfocus.fusion._common import subframe_depth
+
+    def scores(vertex, num=4):
+        x = np.arange(num, dtype=np.float32)
+        return -((x - vertex) ** 2)[:, None, None] * np.ones((1, 1, 2), np.float32)
+
+    half = scores(0.5)  # a surface halfway between the first and second frame
+    first, second = np.zeros((1, 2), int), np.ones((1, 2), int)
+    assert subframe_depth(half, second) == pytest.approx(0.5)
+    assert subframe_depth(half, first) == pytest.approx(0.0)
+    # either winner gives the same depth
+    assert subframe_depth(half, first, ends=True) == pytest.approx(0.5)
+    # inward only: a vertex beyond the first frame stays at it
+    assert subframe_depth(scores(-0.3), first, ends=True) == pytest.approx(0.0)
+    last = np.full((1, 2), 3)
+    assert subframe_depth(scores(2.7), last, ends=True) == pytest.approx(2.7)
+    assert subframe_depth(scores(3.4), last, ends=True) == pytest.approx(3.0)
+    # not peaked: no offset
+    assert subframe_depth(np.ones((4, 1, 2), np.float32), first, ends=True) == pytest.approx(0.0)

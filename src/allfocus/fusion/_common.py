@@ -88,7 +88,9 @@ def argmax_frames(scores: NDArray[np.float32]) -> NDArray[np.intp]:
     return np.argmax(scores, axis=0)
 
 
-def subframe_depth(scores: NDArray[np.float32], index: NDArray[np.integer]) -> NDArray[np.float32]:
+def subframe_depth(
+    scores: NDArray[np.float32], index: NDArray[np.integer], *, ends: bool = False
+) -> NDArray[np.float32]:
     """Refine an integer frame map by a parabola through the scores around it.
 
     Parameters
@@ -97,29 +99,38 @@ def subframe_depth(scores: NDArray[np.float32], index: NDArray[np.integer]) -> N
         Focus score of every frame at every pixel.
     index : (M, N) ndarray of int
         Chosen frame per pixel (normally the argmax of ``scores``).
+    ends : bool
+        Also refine the first and last frame, inward only, by the parabola
+        through it and the next two frames inward. A surface halfway between
+        the end frame and the next is as likely to be won by either, and then
+        gets the same depth both ways; the defocus model fits its blur per
+        focus step on pixels near whole frame indices and needs this.
 
     Returns
     -------
     (M, N) ndarray of float32
         ``index`` plus an offset in [-0.5, 0.5] at the vertex of the parabola
         through the scores of frames ``index - 1``, ``index``, ``index + 1``
-        (no offset at the first and last frame or where the scores are not
-        peaked there).
+        (no offset at the first and last frame unless ``ends``, nor where the
+        scores are not peaked).
     """
     num = scores.shape[0]
     idx = index.astype(np.intp)
     if num < 3:
         return idx.astype(FLOAT)
-    lo = np.clip(idx - 1, 0, num - 1)
-    hi = np.clip(idx + 1, 0, num - 1)
-    f0 = np.take_along_axis(scores, lo[None], axis=0)[0]
-    f1 = np.take_along_axis(scores, idx[None], axis=0)[0]
-    f2 = np.take_along_axis(scores, hi[None], axis=0)[0]
+    mid = np.clip(idx, 1, num - 2)
+    f0 = np.take_along_axis(scores, (mid - 1)[None], axis=0)[0]
+    f1 = np.take_along_axis(scores, mid[None], axis=0)[0]
+    f2 = np.take_along_axis(scores, (mid + 1)[None], axis=0)[0]
     curv = f0 - 2.0 * f1 + f2
-    inner = (idx > 0) & (idx < num - 1) & (curv < 0)
-    safe = np.where(inner, curv, -1.0)
-    offset = np.where(inner, 0.5 * (f0 - f2) / safe, 0.0)
-    return (idx + np.clip(offset, -0.5, 0.5)).astype(FLOAT)
+    peaked = curv < 0
+    safe = np.where(peaked, curv, -1.0)
+    if not ends:
+        peaked &= mid == idx
+    offset = np.where(peaked, mid + 0.5 * (f0 - f2) / safe - idx, 0.0)
+    low = np.where(idx == 0, 0.0, -0.5)
+    high = np.where(idx == num - 1, 0.0, 0.5)
+    return (idx + np.clip(offset, low, high)).astype(FLOAT)
 
 
 def contrast_confidence(scores: NDArray[np.float32]) -> NDArray[np.float32]:

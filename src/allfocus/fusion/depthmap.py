@@ -155,8 +155,9 @@ def fuse_depthmap(
     -------
     FusionResult
         ``image`` in the input's channel layout; ``depth`` the frame index
-        with sub-frame (parabola) interpolation of the focus measure;
-        ``confidence`` the normalised contrast of the focus measure over
+        with sub-frame (parabola) interpolation of the focus measure (with
+        the defocus model on, also inward from the first and last frame, and
+        as the model corrects it); ``confidence`` the normalised contrast of the focus measure over
         frames.
 
     Raises
@@ -204,7 +205,8 @@ def fuse_depthmap(
     scores = focus_volume(luma, measure=measure, window=window)
     labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
     confidence = contrast_confidence(scores)
-    depth = subframe_depth(scores, labels)
+    # The defocus model needs the end frames refined too (see subframe_depth).
+    depth = subframe_depth(scores, labels, ends=unmix_rims or sharpen_between)
     del scores
 
     if refine_radius == 0:

@@ -182,8 +182,9 @@ def fuse_gacn(
     labels = remove_small_regions(np.argmax(probs, axis=0), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
     # between frames: on synthetic 10-frame stacks the median error is 0.19
-    # frames against 0.24 from the probabilities.
-    depth = subframe_depth(scores, labels)
+    # frames against 0.24 from the probabilities. The defocus model needs the
+    # end frames refined too (see subframe_depth).
+    depth = subframe_depth(scores, labels, ends=unmix_rims or sharpen_between)
     del scores
     confidence = (probs.max(axis=0) - 1.0 / num) / (1.0 - 1.0 / num)
 
