@@ -1,6 +1,6 @@
 """Figure for docs/alignment.md: the same crop of a real stack fused without and with alignment.
 
-    python scripts/figure_alignment.py   # needs ../shared/data (or $ALLFOCUS_DATA)
+python scripts/figure_alignment.py   # needs ../shared/data (or $ALLFOCUS_DATA)
 """
 
 from __future__ import annotations

@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                 if cfg.loss.edge_weight > 0
                 else []
             ),
+            *(
+                [("cross-entropy on the far side of occlusion edges", lambda h: h["far"])]
+                if cfg.loss.far_weight > 0
+                else []
+            ),
         ],
         facts=facts,
     )

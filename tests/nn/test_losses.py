@@ -83,3 +83,45 @@ def test_edge_cross_entropy_weighs_the_decision_near_edges():
     flat = torch.zeros(1, 2, 8, 8)
     flat[:, 0] = 1
     assert float(edge_cross_entropy(torch.zeros(1, 2, 8, 8), flat)) == 0.0
+
+
+def test_far_side_band_lies_beside_the_near_object():
+    from allfocus.nn.train.losses import far_side_band
+
+    near = torch.zeros(1, 32, 32)
+    near[:, :, :16] = 1.0
+    near[:, :, 16:] += torch.linspace(0, 0.2, 16)  # a slant, not an edge
+    band = far_side_band(near, radius=4)[0]
+    assert band[:, 16:20].all() and not band[:, 20:].any() and not band[:, :16].any()
+
+
+def test_far_side_cross_entropy_sees_a_near_object_drawn_too_wide():
+    from allfocus.nn.train.losses import far_side_cross_entropy
+
+    target = torch.zeros(1, 2, 32, 32)
+    target[:, 0, :, :16] = 1  # frame 0 is sharp on the near object, left
+    target[:, 1, :, 16:] = 1
+    near = target[:, 0].clone()
+    right = 8 * (2 * target - 1)
+    wide = right.roll(3, dims=3)  # the near object's frame wins 3 px into the background
+    wide[..., :3] = right[..., :3]
+    narrow = right.roll(-3, dims=3)  # the background's frame wins 3 px into the object
+    narrow[..., -3:] = right[..., -3:]
+    assert float(far_side_cross_entropy(right, target, near)) < 1e-3
+    assert float(far_side_cross_entropy(wide, target, near)) > 1.0
+    assert float(far_side_cross_entropy(narrow, target, near)) < 1e-3
+    flat = torch.zeros(1, 32, 32)
+    assert float(far_side_cross_entropy(wide, target, flat)) == 0.0
+
+
+def test_gacn_loss_far_term_needs_the_near_map():
+    frames = torch.rand(1, 2, 16, 16)
+    target = torch.zeros(1, 2, 16, 16)
+    target[:, 0, :, :8] = 1
+    target[:, 1, :, 8:] = 1
+    out = {"initial": target, "fused": frames[:, :1], "scores": 2 * target - 1}
+    loss = GACNLoss(far_weight=1.0)
+    terms = loss(out, frames, target, target[:, 0])
+    assert set(terms) == {"loss", "dice", "qabf", "far"}
+    with pytest.raises(ValueError, match="near"):
+        loss(out, frames, target)

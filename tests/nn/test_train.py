@@ -45,6 +45,7 @@ def test_shipped_configs_load():
         ("data:\n  folders: [x]\n  stack_fraction: 1.5\n", "stack_fraction"),
         ("data:\n  folders: [x]\n  stack_frames: [2, 5]\n", "stack_frames"),
         ("data:\n  folders: [x]\n  edge_lines: -0.1\n", "edge_lines"),
+        ("data:\n  folders: [x]\nloss:\n  far_weight: -1\n", "far_weight"),
     ],
 )
 def test_bad_config(tmp_path, text, match):
@@ -66,11 +67,13 @@ def test_mask_fraction():
 def test_sampler(photo_dir, recipe):
     photos = load_photos([photo_dir], min_side=64)
     sampler = PairSampler(photos, recipe=recipe, crop=48)
-    frames, target = sampler.batch(3, np.random.default_rng(0))
+    frames, target, near = sampler.batch(3, np.random.default_rng(0))
     assert frames.shape == target.shape == (3, 2, 48, 48)
     assert frames.dtype == np.float32 and 0 <= frames.min() and frames.max() <= 1
     np.testing.assert_allclose(target.sum(1), 1.0)
-    again, _ = sampler.batch(3, np.random.default_rng(0))
+    # the near region of a pair is a drawn shape: 0 or 1, both present
+    assert near.shape == (3, 48, 48) and set(np.unique(near)) == {0.0, 1.0}
+    again, _, _ = sampler.batch(3, np.random.default_rng(0))
     np.testing.assert_array_equal(frames, again)
 
 
@@ -78,8 +81,9 @@ def test_sampler(photo_dir, recipe):
 def test_stack_batches(photo_dir, num):
     photos = load_photos([photo_dir], min_side=64)
     sampler = PairSampler(photos, crop=48)
-    frames, target = sampler.stack_batch(2, num, np.random.default_rng(1))
+    frames, target, near = sampler.stack_batch(2, num, np.random.default_rng(1))
     assert frames.shape == target.shape == (2, num, 48, 48)
+    assert near.shape == (2, 48, 48) and near.min() == 0.0 and near.max() == 1.0
     assert frames.dtype == np.float32 and 0 <= frames.min() and frames.max() <= 1
     np.testing.assert_allclose(target.sum(1), 1.0)
     # each frame is the sharpest somewhere in some stack, and the target marks it
@@ -111,7 +115,7 @@ def test_stacks_with_edge_lines(photo_dir):
         PairSampler(photos, crop=48, edge_lines=1.0).stack(4, np.random.default_rng(s))
         for s in range(4)
     ]
-    for frames, target in lined:
+    for frames, target, _ in lined:
         assert frames.shape == (4, 48, 48) and 0 <= frames.min() and frames.max() <= 1
         np.testing.assert_allclose(target.sum(0), 1.0)
 
@@ -162,6 +166,7 @@ model: {{channels: 4, num_blocks: 2, activity_channels: 2, windows: [1, 2],
          decision_channels: 4}}
 data: {{folders: ["{photo_dir}"], recipe: mix, crop: 40, stack_fraction: 0.5,
         stack_frames: [3, 4]}}
+loss: {{edge_weight: 0.5, far_weight: 0.5}}
 """
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"tiny{steps}.yaml"

@@ -50,6 +50,8 @@ class LossConfig:
     qabf_weight: float = 1.0
     #: Weight of the cross-entropy near the ground truth's decision edges.
     edge_weight: float = 0.0
+    #: Weight of the cross-entropy on the background side of occlusion edges.
+    far_weight: float = 0.0
     constants: str = "gacn"
 
 
@@ -94,6 +96,9 @@ class TrainConfig:
             )
         if not 0.0 <= self.data.edge_lines <= 1.0:
             raise ConfigError(f"data.edge_lines must be in [0, 1]; got {self.data.edge_lines}")
+        for name in ("dice_weight", "qabf_weight", "edge_weight", "far_weight"):
+            if getattr(self.loss, name) < 0:
+                raise ConfigError(f"loss.{name} must be >= 0; got {getattr(self.loss, name)}")
         low, high = self.data.stack_frames
         if not 3 <= low <= high:
             raise ConfigError(

@@ -1,7 +1,10 @@
 """Training pairs for the decision network, made on the fly from grey photos.
 
-Two recipes, both returning ``(frames (2, H, W), target (2, H, W))`` float32
-arrays with the one-hot "sharper frame" map as target:
+Two recipes, both returning ``(frames (2, H, W), target (2, H, W), near (H, W))``
+float32 arrays with the one-hot "sharper frame" map as target and how near
+each pixel is (1 at the nearest layer, 0 at the farthest; for GACN's recipe
+the region whose blur spreads is the near one), from which a loss can find
+the background side of occlusion edges:
 
 ``"gacn"``
     GACN's recipe: a region mask from random shapes, Gaussian blur of sigma 2;
@@ -191,7 +194,7 @@ class PairSampler:
         a = mask * img + (1 - mask) * blur
         b = spread * blur + (1 - spread) * img
         shift = rng.uniform(-2, 2, 2)
-        return a, b, mask, shift
+        return a, b, mask, mask, shift
 
     def _synth(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
         back, front = self._crop(rng), self._crop(rng)
@@ -212,14 +215,15 @@ class PairSampler:
             image, depth, focus_distances=focus, max_radius=rng.uniform(0.8, 7.0), num_layers=6
         )
         shift = rng.uniform(-4, 4, 2)
-        return stack.frames[0], stack.frames[1], (stack.best_frame == 0).astype(np.float32), shift
+        best = (stack.best_frame == 0).astype(np.float32)
+        return stack.frames[0], stack.frames[1], best, mask, shift
 
-    def sample(self, rng: np.random.Generator) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """One pair ``frames (2, crop, crop)`` and one-hot ``target (2, crop, crop)``."""
+    def sample(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+        """One pair ``frames (2, crop, crop)``, one-hot ``target (2, crop, crop)``, ``near``."""
         recipe = self.recipe
         if recipe == "mix":
             recipe = "gacn" if rng.random() < 0.5 else "synth"
-        a, b, mask, shift = self._gacn(rng) if recipe == "gacn" else self._synth(rng)
+        a, b, mask, near, shift = self._gacn(rng) if recipe == "gacn" else self._synth(rng)
         scale = 1.0 if recipe == "gacn" else 1.0 + rng.uniform(-0.01, 0.01)
         b = _shift(np.asarray(b, np.float32), *shift, scale=scale)
         sigma = rng.uniform(0.0, 0.01)
@@ -228,12 +232,11 @@ class PairSampler:
         target = np.stack([mask, 1.0 - mask]).astype(np.float32)
         if rng.random() < 0.5:
             frames, target = frames[::-1], target[::-1]
-        return np.clip(frames, 0, 1).copy(), target.copy()
+        return np.clip(frames, 0, 1).copy(), target.copy(), near.astype(np.float32)
 
-    def stack(
-        self, num: int, rng: np.random.Generator
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """One focus stack ``frames (num, crop, crop)`` and one-hot ``target (num, crop, crop)``.
+    def stack(self, num: int, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+        """One focus stack ``frames (num, crop, crop)``, one-hot ``target (num, crop, crop)``
+        and ``near (crop, crop)``, inverse distance scaled to [0, 1] (1 at the nearest layer).
 
         A near crop (a random region) in front of a slanted far crop, with a
         middle layer half of the time; the frames are focused at even steps of
@@ -273,17 +276,21 @@ class PairSampler:
         target = (stack.best_frame[None] == np.arange(num)[:, None, None]).astype(np.float32)
         if rng.random() < 0.5:
             frames, target = frames[::-1], target[::-1]
-        return np.clip(frames, 0, 1).astype(np.float32), target.copy()
+        inv_depth = 1.0 / depth
+        near = (inv_depth - inv_depth.min()) / max(float(np.ptp(inv_depth)), 1e-6)
+        return np.clip(frames, 0, 1).astype(np.float32), target.copy(), near.astype(np.float32)
 
-    def stack_batch(self, size: int, num: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
-        """``size`` stacks of ``num`` frames: frames (B, num, H, W), targets (B, num, H, W)."""
+    def stack_batch(
+        self, size: int, num: int, rng: np.random.Generator
+    ) -> tuple[NDArray, NDArray, NDArray]:
+        """``size`` stacks of ``num`` frames: frames and targets (B, num, H, W), near (B, H, W)."""
         return _collate([self.stack(num, rng) for _ in range(size)])
 
-    def batch(self, size: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
-        """``size`` pairs stacked: frames (B, 2, H, W), targets (B, 2, H, W)."""
+    def batch(self, size: int, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+        """``size`` pairs stacked: frames and targets (B, 2, H, W), near (B, H, W)."""
         return _collate([self.sample(rng) for _ in range(size)])
 
 
-def _collate(items: list[tuple[NDArray, NDArray]]) -> tuple[NDArray, NDArray]:
-    """(frames, target) pairs stacked on a new batch axis."""
-    return np.stack([f for f, _ in items]), np.stack([t for _, t in items])
+def _collate(items: list[tuple[NDArray, ...]]) -> tuple[NDArray, ...]:
+    """(frames, target, near) triples stacked on a new batch axis."""
+    return tuple(np.stack(parts) for parts in zip(*items, strict=True))

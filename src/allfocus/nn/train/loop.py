@@ -201,6 +201,7 @@ def train(
         dice_weight=config.loss.dice_weight,
         qabf_weight=config.loss.qabf_weight,
         edge_weight=config.loss.edge_weight,
+        far_weight=config.loss.far_weight,
         constants=config.loss.constants,
     )
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -213,12 +214,12 @@ def train(
             # Whole stacks cost about num / 2 pairs each: keep a step's work even.
             num = int(rng.integers(low, high + 1))
             size = max(2, round(2 * config.batch_size / num))
-            frames_np, target_np = sampler.stack_batch(size, num, rng)
+            frames_np, target_np, near_np = sampler.stack_batch(size, num, rng)
         else:
-            frames_np, target_np = sampler.batch(config.batch_size, rng)
+            frames_np, target_np, near_np = sampler.batch(config.batch_size, rng)
         frames, target = torch.from_numpy(frames_np), torch.from_numpy(target_np)
         out = model(frames)
-        terms = criterion(out, frames, target)
+        terms = criterion(out, frames, target, torch.from_numpy(near_np))
         optim.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

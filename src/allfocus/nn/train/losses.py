@@ -20,6 +20,8 @@ __all__ = [
     "GACNLoss",
     "dice_loss",
     "edge_cross_entropy",
+    "far_side_band",
+    "far_side_cross_entropy",
     "soft_qabf",
 ]
 
@@ -132,13 +134,38 @@ def edge_cross_entropy(scores: Tensor, target: Tensor, *, radius: int = 4) -> Te
     return (ce * band).sum() / band.sum().clamp_min(1.0)
 
 
+def far_side_band(near: Tensor, *, radius: int = 4, jump: float = 0.25) -> Tensor:
+    """Pixels within ``radius`` px of something nearer by more than ``jump``: (B, H, W) in {0, 1}.
+
+    ``near`` (B, H, W) is how near each pixel is, scaled to [0, 1]. The band
+    is the background side of occlusion edges, where a near object's sharp
+    edge lends activity to the background beside it and a decision map
+    tends to draw the near object too wide; slanted surfaces change ``near``
+    too slowly to count.
+    """
+    nearest = F.max_pool2d(near[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+    return (nearest - near > jump).to(near.dtype)
+
+
+def far_side_cross_entropy(
+    scores: Tensor, target: Tensor, near: Tensor, *, radius: int = 4
+) -> Tensor:
+    """Cross-entropy of the frame scores in :func:`far_side_band`; 0 where a batch has none."""
+    band = far_side_band(near, radius=radius)
+    ce = -(target * torch.log_softmax(scores, dim=1)).sum(dim=1)
+    return (ce * band).sum() / band.sum().clamp_min(1.0)
+
+
 class GACNLoss(nn.Module):
     """``dice_weight * Dice(initial map, mask) + qabf_weight * (1 - soft Q^AB/F(fused))``
-    ``+ edge_weight * edge_cross_entropy(scores, mask)``.
+    ``+ edge_weight * edge_cross_entropy(scores, mask)``
+    ``+ far_weight * far_side_cross_entropy(scores, mask, near)``.
 
     The Dice term compares the initial decision map of every frame with its
     one-hot ground truth (symmetric in the frames); the edge term (off by
-    default) weighs the decision near the ground truth's edges.
+    default) weighs the decision near the ground truth's edges, and the
+    far-side term (off by default) the background side of occlusion edges
+    only, which needs the ``near`` map of the sampler.
     """
 
     def __init__(
@@ -147,6 +174,7 @@ class GACNLoss(nn.Module):
         dice_weight: float = 1.0,
         qabf_weight: float = 1.0,
         edge_weight: float = 0.0,
+        far_weight: float = 0.0,
         constants: str = "gacn",
     ) -> None:
         super().__init__()
@@ -155,17 +183,30 @@ class GACNLoss(nn.Module):
         self.dice_weight = float(dice_weight)
         self.qabf_weight = float(qabf_weight)
         self.edge_weight = float(edge_weight)
+        self.far_weight = float(far_weight)
         self.constants = GACN_QABF_CONSTANTS if constants == "gacn" else METRIC_QABF_CONSTANTS
 
     def forward(
-        self, outputs: dict[str, Tensor], frames: Tensor, target: Tensor
+        self,
+        outputs: dict[str, Tensor],
+        frames: Tensor,
+        target: Tensor,
+        near: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """Loss terms for network ``outputs`` on ``frames`` (B, N, H, W), one-hot ``target``."""
+        """Loss terms for network ``outputs`` on ``frames`` (B, N, H, W), one-hot ``target``.
+
+        ``near`` (B, H, W) is needed when ``far_weight`` is set.
+        """
         dice = dice_loss(outputs["initial"], target)
         qabf = soft_qabf(outputs["fused"], frames, constants=self.constants).mean()
         total = self.dice_weight * dice + self.qabf_weight * (1.0 - qabf)
         terms = {"loss": total, "dice": dice, "qabf": qabf}
         if self.edge_weight > 0:
             terms["edge"] = edge_cross_entropy(outputs["scores"], target)
-            terms["loss"] = total + self.edge_weight * terms["edge"]
+            terms["loss"] = terms["loss"] + self.edge_weight * terms["edge"]
+        if self.far_weight > 0:
+            if near is None:
+                raise ValueError("far_weight needs the sampler's near map")
+            terms["far"] = far_side_cross_entropy(outputs["scores"], target, near)
+            terms["loss"] = terms["loss"] + self.far_weight * terms["far"]
         return terms
