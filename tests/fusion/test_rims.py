@@ -172,3 +172,17 @@ def test_outline_takes_back_a_near_side_drawn_too_wide(stack5):
     assert np.mean(np.abs(outlined - steps)[ring] < 0.5) > 0.8  # measured: 0.89
     near = steps < 0.5
     assert np.mean(outlined[near] > 1.0) < 0.02  # measured: 0.005
+
+
+@pytest.mark.parametrize("shift", [0.2, 0.0, -0.2])
+@pytest.mark.parametrize("step", [2.0, 3.0])
+def test_blur_step_fit_allows_for_surfaces_off_the_focus_plane(step, shift):
+    from allfocus.fusion.rims import _blur, fit_blur_step
+    from allfocus.synth import texture
+
+    sharp = texture((160, 160), color=False, rng=np.random.default_rng(0)).astype(np.float32)
+    # the whole scene `shift` steps from frame 0 toward frame 1: nearly sharp in frame 0
+    frames = np.stack([_blur(sharp, step * abs(shift - k)) for k in range(3)])
+    depth = np.full(sharp.shape, shift, np.float32)
+    # the disc matching frame 0 to frame 1 is step * sqrt(1 - 2 shift): 1.5 px for 2 px at 0.2
+    assert fit_blur_step(frames, 3, depth) == pytest.approx(step, abs=0.15)

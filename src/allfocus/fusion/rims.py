@@ -197,7 +197,13 @@ def fit_blur_step(
     For each pair of neighbouring frames the regions sharp in one (depth
     within 0.3 of its index, shrunk by ``margin`` pixels away from depth
     edges) are blurred by discs of growing radius until they best match the
-    other frame.
+    other frame. Those regions are only nearly sharp: a pixel ``d`` steps
+    from its frame toward the other one is blurred by ``d`` steps in its
+    frame and ``1 - d`` in the other, and blurs add by their variances, so
+    the disc that matches is ``step * sqrt(1 - 2 d)``. The radius found is
+    divided by that factor at the regions' median ``d`` (from the sub-frame
+    ``depth``); without it the pairs' steps scattered from 0.75 to 2.0 px on
+    stacks rendered with 1.5 px.
     """
     frames = Frames(frames)
     radii = np.arange(0.0, 8.01, 0.25)
@@ -212,13 +218,19 @@ def fit_blur_step(
             continue
         ga, gb = frames.grey(a), frames.grey(a + 1)
         errors = np.zeros(len(radii))
-        for src, dst, core in ((ga, gb, cores[a]), (gb, ga, cores[a + 1])):
+        toward, pixels = 0.0, 0
+        for src, dst, core, sign in ((ga, gb, cores[a], 1.0), (gb, ga, cores[a + 1], -1.0)):
             if core is None:
                 continue
             for i, radius in enumerate(radii):
                 diff = _blur(src, radius)[core] - dst[core]
                 errors[i] += float(np.dot(diff, diff))
-        steps.append(float(radii[int(errors.argmin())]))
+            own = a if sign > 0 else a + 1
+            count = int(core.sum())
+            toward += sign * float(np.median(depth[core] - own)) * count
+            pixels += count
+        factor = np.sqrt(max(1.0 - 2.0 * toward / pixels, 0.2))
+        steps.append(float(radii[int(errors.argmin())]) / factor)
     steps = [s for s in steps if s > 0]
     if not steps or max(steps) > _MAX_STEP_RATIO * min(steps):
         return None
