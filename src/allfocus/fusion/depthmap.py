@@ -157,8 +157,8 @@ def fuse_depthmap(
         ``image`` in the input's channel layout; ``depth`` the frame index
         with sub-frame (parabola) interpolation of the focus measure (with
         the defocus model on, also inward from the first and last frame, and
-        as the model corrects it); ``confidence`` the normalised contrast of the focus measure over
-        frames.
+        as the model corrects it); ``confidence`` the normalised contrast of
+        the focus measure over frames.
 
     Raises
     ------

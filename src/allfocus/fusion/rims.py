@@ -202,7 +202,7 @@ def fit_blur_step(
     frame and ``1 - d`` in the other, and blurs add by their variances, so
     the disc that matches is ``step * sqrt(1 - 2 d)``. The radius found is
     divided by that factor at the regions' median ``d`` (from the sub-frame
-    ``depth``); without it the pairs' steps scattered from 0.75 to 2.0 px on
+    ``depth``); without it the pairs' steps scattered from 1.0 to 2.1 px on
     stacks rendered with 1.5 px.
     """
     frames = Frames(frames)

@@ -186,7 +186,8 @@ class PairSampler:
         patch = (patch - patch.mean()) * gain + patch.mean()
         return np.ascontiguousarray(np.clip(patch, 0, 1), dtype=np.float32)
 
-    def _gacn(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+    def _gacn(self, rng: np.random.Generator) -> tuple[NDArray, ...]:
+        """Frames A and B, the mask of A's sharper region, the near map and B's shift."""
         img = self._crop(rng)
         mask = random_mask(self.crop, rng)
         blur = cv2.GaussianBlur(img, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
@@ -196,7 +197,8 @@ class PairSampler:
         shift = rng.uniform(-2, 2, 2)
         return a, b, mask, mask, shift
 
-    def _synth(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
+    def _synth(self, rng: np.random.Generator) -> tuple[NDArray, ...]:
+        """As :meth:`_gacn`, for a two-depth scene rendered by ``render_stack``."""
         back, front = self._crop(rng), self._crop(rng)
         mask = random_mask(self.crop, rng)
         size = self.crop
