@@ -62,13 +62,16 @@ def _offset(
     return np.clip((above - below) / np.maximum(curve, 1e-3), -0.5, 0.5)
 
 
+def _one_surface(depth: NDArray[np.float32], side: int) -> NDArray[np.bool_]:
+    """Pixels whose ``side`` x ``side`` neighbourhood spans under one frame of depth."""
+    square = np.ones((side, side), np.uint8)
+    return (cv2.dilate(depth, square) - cv2.erode(depth, square)) < 1.0
+
+
 def _interior(depth: NDArray[np.float32], num: int) -> NDArray[np.bool_]:
     """Pixels whose neighbourhood lies on one surface, in a frame with two neighbours."""
-    reach = int(3 * _SIGMA) * 2 + 1
-    square = np.ones((reach, reach), np.uint8)
-    spread = cv2.dilate(depth, square) - cv2.erode(depth, square)
     label = np.rint(depth)
-    return (spread < 1.0) & (label >= 1) & (label <= num - 2)
+    return _one_surface(depth, int(3 * _SIGMA) * 2 + 1) & (label >= 1) & (label <= num - 2)
 
 
 def residual_radius(
@@ -212,8 +215,7 @@ def blend_between_planes(
     """
     frames = Frames(frames)
     depth = np.asarray(depth, FLOAT)
-    square = np.ones((_BLEND_WINDOW, _BLEND_WINDOW), np.uint8)
-    flat = (cv2.dilate(depth, square) - cv2.erode(depth, square)) < 1.0
+    flat = _one_surface(depth, _BLEND_WINDOW)
     low = np.clip(np.floor(depth), 0, num - 1).astype(np.intp)
     weight = np.clip(depth - low, 0.0, 1.0).astype(FLOAT)
     out = np.array(image, dtype=FLOAT, copy=True)

@@ -219,13 +219,13 @@ def fit_blur_step(
         ga, gb = frames.grey(a), frames.grey(a + 1)
         errors = np.zeros(len(radii))
         toward, pixels = 0.0, 0
-        for src, dst, core, sign in ((ga, gb, cores[a], 1.0), (gb, ga, cores[a + 1], -1.0)):
+        for src, dst, own, sign in ((ga, gb, a, 1.0), (gb, ga, a + 1, -1.0)):
+            core = cores[own]
             if core is None:
                 continue
             for i, radius in enumerate(radii):
                 diff = _blur(src, radius)[core] - dst[core]
                 errors[i] += float(np.dot(diff, diff))
-            own = a if sign > 0 else a + 1
             count = int(core.sum())
             toward += sign * float(np.median(depth[core] - own)) * count
             pixels += count

@@ -130,6 +130,11 @@ def edge_cross_entropy(scores: Tensor, target: Tensor, *, radius: int = 4) -> Te
         edge = (grown - shrunk).amax(dim=1, keepdim=True)
         size = 2 * radius + 1
         band = F.max_pool2d(edge, size, stride=1, padding=radius)[:, 0]
+    return _band_cross_entropy(scores, target, band)
+
+
+def _band_cross_entropy(scores: Tensor, target: Tensor, band: Tensor) -> Tensor:
+    """Mean cross-entropy of the frame scores against one-hot ``target`` over ``band`` (B, H, W)."""
     ce = -(target * torch.log_softmax(scores, dim=1)).sum(dim=1)
     return (ce * band).sum() / band.sum().clamp_min(1.0)
 
@@ -151,9 +156,7 @@ def far_side_cross_entropy(
     scores: Tensor, target: Tensor, near: Tensor, *, radius: int = 4
 ) -> Tensor:
     """Cross-entropy of the frame scores in :func:`far_side_band`; 0 where a batch has none."""
-    band = far_side_band(near, radius=radius)
-    ce = -(target * torch.log_softmax(scores, dim=1)).sum(dim=1)
-    return (ce * band).sum() / band.sum().clamp_min(1.0)
+    return _band_cross_entropy(scores, target, far_side_band(near, radius=radius))
 
 
 class GACNLoss(nn.Module):
