@@ -37,6 +37,23 @@ def test_in_focus_plane_is_sharp_and_other_frames_blurred():
     assert (s.best_frame[:, 40:] == 1).all()
 
 
+def test_frame_depth_is_the_truth_in_frame_units():
+    depth = np.full((8, 40), 1.0)
+    depth[:, 10:20] = 2.0
+    depth[:, 20:30] = 1.0 / (0.5 * (1.0 / 2.0 + 1.0 / 4.0))  # halfway in inverse distance
+    depth[:, 30:] = 8.0  # beyond the last plane
+    s = render_stack(np.zeros((8, 40), np.float32), depth, focus_distances=[1.0, 2.0, 4.0])
+    np.testing.assert_allclose(s.frame_depth[0, [0, 15, 25, 35]], [0.0, 1.0, 1.5, 2.0], atol=1e-6)
+    # Frames focused far to near: the same scale, counted in the frames' order.
+    r = render_stack(np.zeros((8, 40), np.float32), depth, focus_distances=[4.0, 2.0, 1.0])
+    np.testing.assert_allclose(r.frame_depth, 2.0 - s.frame_depth, atol=1e-6)
+    # The sharpest frame is the nearest whole frame (ties aside).
+    st = synthetic_stack((64, 64), 5, rng=2)
+    near_whole = np.abs(st.frame_depth - np.round(st.frame_depth)) < 0.45
+    assert near_whole.mean() > 0.5
+    assert (np.round(st.frame_depth)[near_whole] == st.best_frame[near_whole]).all()
+
+
 def test_defocused_foreground_spreads_over_background():
     # Near object (left, bright) blurred in the far-focused frame leaks into
     # the background right of the edge; the far frame does not leak backwards.

@@ -52,6 +52,20 @@ class SynthStack:
         """(M, N) index of the frame in which each pixel is sharpest."""
         return np.argmin(self.radii, axis=0)
 
+    @property
+    def frame_depth(self) -> NDArray[np.float32]:
+        """(M, N) true depth in frame units, the scale of ``FusionResult.depth``.
+
+        Inverse distance interpolated linearly between the frames' focus
+        planes: ``k`` on frame ``k``'s plane, ``k + 0.5`` halfway (in inverse
+        distance) to the next, clamped to the first and last frame beyond
+        them. What a decision-map method's sub-frame depth estimates.
+        """
+        inv = 1.0 / self.focus_distances
+        order = np.argsort(inv)
+        steps = np.interp(1.0 / self.depth, inv[order], order.astype(np.float64))
+        return steps.astype(np.float32)
+
 
 def coc_radius(depth: NDArray, focus_distance: float, *, scale: float) -> NDArray[np.float32]:
     """Thin-lens circle-of-confusion radius in pixels.
