@@ -9,9 +9,16 @@ quarter of the scene's depth range), inside them, and away from depth edges.
 A diagnostic: it prints, and writes nothing.
 
     python benchmarks/gacn_gap.py [--frames 5 10] [--seeds 200 201 ...] [--weights my_run.pt]
+                                  [--oracle]
 
 ``--weights`` scores other gacn weights (a registered name or a ``.pt`` file
 written by scripts/train_gacn.py) in place of the default ones.
+
+``--oracle`` adds a table that separates the two inputs of the defocus model:
+each method's plain fusion (its decision labels, model off) is restored once
+with the method's own sub-frame depth and once with the renderer's true depth
+(``SynthStack.frame_depth``). If a method gains much more from the true depth
+than the other, its depth map, not its choice of frames, is what holds it back.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from allfocus.fusion import fuse
+from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF, restore_detail
 from allfocus.metrics import psnr
 from allfocus.synth import synthetic_stack
 
@@ -36,6 +44,26 @@ def bands(depth: np.ndarray, radius: int = 4) -> tuple[np.ndarray, np.ndarray, n
     beyond = ndi.maximum_filter(inv, size) - inv > jump
     inside = inv - ndi.minimum_filter(inv, size) > jump
     return beyond, inside, ~(beyond | inside)
+
+
+def oracle(num: int, seed: int, weights: str) -> dict[str, tuple[float, float]]:
+    """PSNR of each method's labels restored with its own depth and with the true depth."""
+    s = synthetic_stack((384, 512), num, max_radius=6.0, noise=0.003, rng=seed)
+    frames = (np.clip(np.round(s.frames * 255), 0, 255) / 255).astype(np.float32)
+    out = {}
+    for method in METHODS:
+        params = {"weights": weights} if method == "gacn" else {}
+        plain = fuse(frames, method=method, channel_axis=-1, **params, **DEFOCUS_MODEL_OFF)
+        # The method's defaults: the same labels, restored with its own sub-frame depth.
+        own = fuse(frames, method=method, channel_axis=-1, **params).image
+        restored, _ = restore_detail(
+            frames, plain.image, s.frame_depth, unmix_rims=True, sharpen_between=True
+        )
+        out[method] = (
+            psnr(np.clip(own, 0, 1), s.sharp, channel_axis=-1),
+            psnr(np.clip(restored, 0, 1), s.sharp, channel_axis=-1),
+        )
+    return out
 
 
 def scene(num: int, seed: int, weights: str) -> dict[str, tuple[float, np.ndarray]]:
@@ -58,6 +86,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(200, 206)))
     parser.add_argument("--weights", default="auto", help="gacn weights (default: auto)")
+    parser.add_argument(
+        "--oracle", action="store_true", help="also restore each method's labels with true depth"
+    )
     args = parser.parse_args()
     print("| frames | seed | depthmap dB | gacn dB | gacn - depthmap |")
     print("|---|---|---|---|---|")
@@ -77,6 +108,15 @@ def main() -> None:
         total = extra.sum()
         split = " / ".join(f"{100 * e / total:.0f} %" for e in extra) if total > 0 else "-"
         print(f"| {num} | {means['depthmap']:.2f} | {means['gacn']:.2f} | {split} |")
+    if not args.oracle:
+        return
+    print()
+    print("| frames | depthmap, own depth | true depth | gacn, own depth | true depth |")
+    print("|---|---|---|---|---|")
+    for num in args.frames:
+        rows = [oracle(num, seed, args.weights) for seed in args.seeds]
+        cells = [np.mean([r[m][i] for r in rows]) for m in METHODS for i in (0, 1)]
+        print(f"| {num} | " + " | ".join(f"{c:.2f}" for c in cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
