@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                 if cfg.loss.far_weight > 0
                 else []
             ),
+            *(
+                [("expected distance in frames from the true depth", lambda h: h["depth"])]
+                if cfg.loss.depth_weight > 0
+                else []
+            ),
         ],
         facts=facts,
     )

@@ -125,3 +125,54 @@ def test_gacn_loss_far_term_needs_the_near_map():
     assert set(terms) == {"loss", "dice", "qabf", "far"}
     with pytest.raises(ValueError, match="near"):
         loss(out, frames, target)
+
+
+def _slanted_stack_target(num: int, *, reverse: bool):
+    """A near square in front of a slanted plane: near map, one-hot target, true steps."""
+    steps = torch.linspace(1.0, num - 1.0, 32).expand(32, 32).clone()  # the slant, left to right
+    steps[8:24, 8:24] = 0.0  # the near square, sharp in the first frame
+    near = 1.0 - steps / (num - 1)
+    index = steps.round().long()
+    if reverse:
+        index = num - 1 - index
+    target = torch.nn.functional.one_hot(index, num).permute(2, 0, 1).float()
+    return near[None], target[None], steps[None]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_frame_steps_recovers_the_depth_in_frames_in_either_order(reverse):
+    from allfocus.nn.train.losses import frame_steps
+
+    near, target, steps = _slanted_stack_target(6, reverse=reverse)
+    expected = 5 - steps if reverse else steps
+    torch.testing.assert_close(frame_steps(target, near), expected)
+
+
+def test_depth_distance_weighs_a_wrong_frame_by_how_far_it_is():
+    from allfocus.nn.train.losses import depth_distance
+
+    near, target, _ = _slanted_stack_target(6, reverse=False)
+    right = 20 * target - 10
+    assert float(depth_distance(right, target, near)) < 1e-6
+    # The same pixels (a 3 px strip of the slant beside the square) given a
+    # neighbouring frame, or the near square's frame: the farther, the worse.
+    strip = (slice(None), slice(None), slice(8, 24), slice(24, 27))
+    neighbour, far_off = right.clone(), right.clone()
+    neighbour[strip] = (20 * target - 10).roll(-1, dims=1)[strip]
+    far_off[strip] = -10.0
+    far_off[:, 0, 8:24, 24:27] = 10.0
+    d_neighbour = float(depth_distance(neighbour, target, near))
+    d_far = float(depth_distance(far_off, target, near))
+    assert 0 < d_neighbour < d_far
+    assert d_far > 2 * d_neighbour
+
+
+def test_gacn_loss_depth_term_needs_the_near_map():
+    near, target, _ = _slanted_stack_target(4, reverse=False)
+    frames = torch.rand(1, 4, 32, 32)
+    out = {"initial": target, "fused": frames[:, :1], "scores": 2 * target - 1}
+    loss = GACNLoss(depth_weight=1.0)
+    terms = loss(out, frames, target, near)
+    assert set(terms) == {"loss", "dice", "qabf", "depth"}
+    with pytest.raises(ValueError, match="near"):
+        loss(out, frames, target)

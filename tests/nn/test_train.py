@@ -46,6 +46,7 @@ def test_shipped_configs_load():
         ("data:\n  folders: [x]\n  stack_frames: [2, 5]\n", "stack_frames"),
         ("data:\n  folders: [x]\n  edge_lines: -0.1\n", "edge_lines"),
         ("data:\n  folders: [x]\nloss:\n  far_weight: -1\n", "far_weight"),
+        ("data:\n  folders: [x]\nloss:\n  depth_weight: -1\n", "depth_weight"),
     ],
 )
 def test_bad_config(tmp_path, text, match):
@@ -166,7 +167,7 @@ model: {{channels: 4, num_blocks: 2, activity_channels: 2, windows: [1, 2],
          decision_channels: 4}}
 data: {{folders: ["{photo_dir}"], recipe: mix, crop: 40, stack_fraction: 0.5,
         stack_frames: [3, 4]}}
-loss: {{edge_weight: 0.5, far_weight: 0.5}}
+loss: {{edge_weight: 0.5, far_weight: 0.5, depth_weight: 0.5}}
 """
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"tiny{steps}.yaml"

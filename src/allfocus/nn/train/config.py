@@ -52,6 +52,8 @@ class LossConfig:
     edge_weight: float = 0.0
     #: Weight of the cross-entropy on the background side of occlusion edges.
     far_weight: float = 0.0
+    #: Weight of the expected distance in frames from the true depth.
+    depth_weight: float = 0.0
     constants: str = "gacn"
 
 
@@ -96,7 +98,7 @@ class TrainConfig:
             )
         if not 0.0 <= self.data.edge_lines <= 1.0:
             raise ConfigError(f"data.edge_lines must be in [0, 1]; got {self.data.edge_lines}")
-        for name in ("dice_weight", "qabf_weight", "edge_weight", "far_weight"):
+        for name in ("dice_weight", "qabf_weight", "edge_weight", "far_weight", "depth_weight"):
             if getattr(self.loss, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0; got {getattr(self.loss, name)}")
         low, high = self.data.stack_frames

@@ -202,6 +202,7 @@ def train(
         qabf_weight=config.loss.qabf_weight,
         edge_weight=config.loss.edge_weight,
         far_weight=config.loss.far_weight,
+        depth_weight=config.loss.depth_weight,
         constants=config.loss.constants,
     )
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
