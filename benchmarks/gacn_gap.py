@@ -106,7 +106,10 @@ def main() -> None:
     print("|---|---|---|---|")
     for num, means, extra in summary:
         total = extra.sum()
-        split = " / ".join(f"{100 * e / total:.0f} %" for e in extra) if total > 0 else "-"
+        if total > 0 and (extra >= 0).all():
+            split = " / ".join(f"{100 * e / total:.0f} %" for e in extra)
+        else:  # shares of a small or mixed-sign total mislead: the mean squared errors instead
+            split = " / ".join(f"{1e6 * e:+.1f}e-6" for e in extra)
         print(f"| {num} | {means['depthmap']:.2f} | {means['gacn']:.2f} | {split} |")
     if not args.oracle:
         return
