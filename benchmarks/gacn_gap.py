@@ -46,28 +46,11 @@ def bands(depth: np.ndarray, radius: int = 4) -> tuple[np.ndarray, np.ndarray, n
     return beyond, inside, ~(beyond | inside)
 
 
-def oracle(num: int, seed: int, weights: str) -> dict[str, tuple[float, float]]:
-    """PSNR of each method's labels restored with its own depth and with the true depth."""
-    s = synthetic_stack((384, 512), num, max_radius=6.0, noise=0.003, rng=seed)
-    frames = (np.clip(np.round(s.frames * 255), 0, 255) / 255).astype(np.float32)
-    out = {}
-    for method in METHODS:
-        params = {"weights": weights} if method == "gacn" else {}
-        plain = fuse(frames, method=method, channel_axis=-1, **params, **DEFOCUS_MODEL_OFF)
-        # The method's defaults: the same labels, restored with its own sub-frame depth.
-        own = fuse(frames, method=method, channel_axis=-1, **params).image
-        restored, _ = restore_detail(
-            frames, plain.image, s.frame_depth, unmix_rims=True, sharpen_between=True
-        )
-        out[method] = (
-            psnr(np.clip(own, 0, 1), s.sharp, channel_axis=-1),
-            psnr(np.clip(restored, 0, 1), s.sharp, channel_axis=-1),
-        )
-    return out
-
-
-def scene(num: int, seed: int, weights: str) -> dict[str, tuple[float, np.ndarray]]:
-    """PSNR and per-band squared-error sums (over all pixels) of each method on one scene."""
+def scene(
+    num: int, seed: int, weights: str, *, oracle: bool = False
+) -> dict[str, tuple[float, np.ndarray, float]]:
+    """Per method: PSNR, per-band squared-error sums (over all pixels) and, with ``oracle``,
+    the PSNR of its plain fusion restored with the true depth (NaN without)."""
     s = synthetic_stack((384, 512), num, max_radius=6.0, noise=0.003, rng=seed)
     frames = (np.clip(np.round(s.frames * 255), 0, 255) / 255).astype(np.float32)
     masks = bands(s.depth)
@@ -77,7 +60,15 @@ def scene(num: int, seed: int, weights: str) -> dict[str, tuple[float, np.ndarra
         image = np.clip(fuse(frames, method=method, channel_axis=-1, **params).image, 0, 1)
         err = ((image - s.sharp) ** 2).mean(axis=-1)
         parts = np.array([err[m].sum() / err.size for m in masks])
-        out[method] = (psnr(image, s.sharp, channel_axis=-1), parts)
+        true_depth = float("nan")
+        if oracle:
+            # The same labels (model off), restored with the true depth instead of their own.
+            plain = fuse(frames, method=method, channel_axis=-1, **params, **DEFOCUS_MODEL_OFF)
+            restored, _ = restore_detail(
+                frames, plain.image, s.frame_depth, unmix_rims=True, sharpen_between=True
+            )
+            true_depth = psnr(np.clip(restored, 0, 1), s.sharp, channel_axis=-1)
+        out[method] = (psnr(image, s.sharp, channel_axis=-1), parts, true_depth)
     return out
 
 
@@ -94,17 +85,17 @@ def main() -> None:
     print("|---|---|---|---|---|")
     summary = []
     for num in args.frames:
-        rows = [scene(num, seed, args.weights) for seed in args.seeds]
+        rows = [scene(num, seed, args.weights, oracle=args.oracle) for seed in args.seeds]
         for seed, row in zip(args.seeds, rows, strict=True):
             d, g = row["depthmap"][0], row["gacn"][0]
             print(f"| {num} | {seed} | {d:.2f} | {g:.2f} | {g - d:+.2f} |", flush=True)
         means = {m: np.mean([r[m][0] for r in rows]) for m in METHODS}
         extra = np.mean([r["gacn"][1] - r["depthmap"][1] for r in rows], axis=0)
-        summary.append((num, means, extra))
+        summary.append((num, means, extra, rows))
     print()
     print("| frames | depthmap dB | gacn dB | extra error beyond / inside / away |")
     print("|---|---|---|---|")
-    for num, means, extra in summary:
+    for num, means, extra, _ in summary:
         total = extra.sum()
         if total > 0 and (extra >= 0).all():
             split = " / ".join(f"{100 * e / total:.0f} %" for e in extra)
@@ -116,10 +107,9 @@ def main() -> None:
     print()
     print("| frames | depthmap, own depth | true depth | gacn, own depth | true depth |")
     print("|---|---|---|---|---|")
-    for num in args.frames:
-        rows = [oracle(num, seed, args.weights) for seed in args.seeds]
-        cells = [np.mean([r[m][i] for r in rows]) for m in METHODS for i in (0, 1)]
-        print(f"| {num} | " + " | ".join(f"{c:.2f}" for c in cells) + " |", flush=True)
+    for num, _, _, rows in summary:
+        cells = [np.mean([r[m][i] for r in rows]) for m in METHODS for i in (0, 2)]
+        print(f"| {num} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
 
 
 if __name__ == "__main__":
