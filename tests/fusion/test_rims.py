@@ -17,16 +17,9 @@ def stack5():
     return synthetic_stack((192, 256), 5, max_radius=6.0, noise=0.003, rng=101)
 
 
-def _true_steps(stack) -> np.ndarray:
-    """The true depth in focus steps from the near end (0 = nearest frame)."""
-    inv = 1.0 / stack.depth
-    steps = (inv.max() - inv) / (inv.max() - inv.min()) * (len(stack.frames) - 1)
-    return steps.astype(np.float32)
-
-
 def _rim_band(stack) -> np.ndarray:
     """Pixels with a nearer surface (by over half a focus step) within 7 px."""
-    steps = _true_steps(stack)
+    steps = stack.frame_depth
     nearest = cv2.erode(steps, np.ones((15, 15), np.uint8))
     return (steps - nearest) > 0.5
 
@@ -133,7 +126,7 @@ def test_outline_gives_the_near_side_back_its_edge(stack5):
     """Near-object edge pixels labelled as background return to the near side."""
     from allfocus.fusion.rims import Frames, RimModel, _outline, _return_edges
 
-    steps = _true_steps(stack5)
+    steps = stack5.frame_depth
     near = steps < 0.5
     ring = near & ~cv2.erode(near.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     far_edge = steps.copy()
@@ -164,7 +157,7 @@ def test_outline_takes_back_a_near_side_drawn_too_wide(stack5):
     objects themselves stay (at the old threshold of 0.03 only 66 % moved back)."""
     from allfocus.fusion.rims import _OUTLINE, Frames, _outline
 
-    steps = _true_steps(stack5)
+    steps = stack5.frame_depth
     wide = cv2.erode(steps, np.ones((5, 5), np.uint8))  # nearer depths spread by 2 px
     ring = (steps - wide) > 1.5
     assert ring.sum() > 300
