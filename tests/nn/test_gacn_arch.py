@@ -114,3 +114,28 @@ def test_frame_by_frame_scores_with_tied_frames(tiny):
 def test_frame_by_frame_scores_take_one_stack(tiny):
     with pytest.raises(ValueError, match="one stack"):
         tiny.scores_frame_by_frame(torch.rand(2, 3, 16, 16))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_features_without_autograd_match_the_training_path(tiny, batch):
+    # Inference writes every block into one buffer instead of concatenating;
+    # the values must be those of the concatenating path that training uses.
+    x = torch.rand(batch, 1, 19, 21)
+    with torch.no_grad():
+        fast = tiny.features(x)
+    slow = tiny.features(x).detach()
+    assert fast.shape == (batch, tiny.features.out_channels, 19, 21)
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("num", [2, 4])
+def test_scores_without_autograd_match_the_training_path(num):
+    # Without autograd the convolutions to one channel (spatial squeeze-excitation,
+    # the score) run as row convolutions and shifted sums; same values.
+    torch.manual_seed(2)
+    net = GACN(**{**TINY, "channels": 8, "decision_channels": 8}).eval()
+    x = torch.rand(1, num, 26, 31)
+    with torch.no_grad():
+        fast = net.scores(x)
+    slow = net.scores(x).detach()
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
