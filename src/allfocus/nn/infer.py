@@ -121,12 +121,13 @@ def peak_bytes_per_pixel(num_frames: int, model: GACN) -> int:
     Frame-by-frame inference keeps the log activities of every frame (plus
     the scores) and one frame's features and decision-path maps at a time;
     the constant covers the latter. Measured peaks for ``gacn_v3`` (one
-    thread, tiles of 480-960 px) are about 1,600-2,000 bytes per pixel plus
-    150 per frame, within some 15 % from run to run; the estimate sits at or
-    a little above them.
+    thread, tiles of 400 px, 5 and 16 frames) are about 1,240 bytes per pixel
+    plus 165 per frame, within some 15 % from run to run (before the dense
+    blocks wrote into one buffer: 1,600-2,000 plus 150); the estimate sits at
+    or a little above them.
     """
     activity = (model.project.out_channels + 1) * len(model.windows)
-    return 4 * (int(num_frames) * (activity + 2) + 16 * model.features.out_channels)
+    return 4 * (int(num_frames) * (activity + 2) + 12 * model.features.out_channels)
 
 
 def tile_size(num_frames: int, tile: int, model: GACN) -> int:
