@@ -9,6 +9,7 @@ from scipy import ndimage as ndi
 torch = pytest.importorskip("torch")
 
 from allfocus.fusion import fuse, list_methods  # noqa: E402
+from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF  # noqa: E402
 from allfocus.fusion.gacn import halo  # noqa: E402
 from allfocus.metrics import psnr  # noqa: E402
 from allfocus.nn import WEIGHTS, create_model  # noqa: E402
@@ -159,6 +160,45 @@ def test_bad_options():
         fuse(s.frames, method="gacn", channel_axis=-1, tile=8)
     with pytest.raises(ValueError, match="weights"):
         fuse(s.frames, method="gacn", channel_axis=-1, weights="nope")
+    with pytest.raises(ValueError, match="scales"):
+        fuse(s.frames, method="gacn", channel_axis=-1, scales=0)
+
+
+def _oversampled_noisy_stack(seed: int):
+    """A 5-frame stack drawn 4 times larger than its detail, with noise of 0.02.
+
+    Like a microscope stack sampled finer than its optics resolve: within the
+    network's reach the frames differ mostly by their noise.
+    """
+    import cv2
+
+    s = synthetic_stack((64, 80), 5, max_radius=4.0, noise=0.0, rng=seed)
+    big = np.stack(
+        [cv2.resize(f, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC) for f in s.frames]
+    )
+    big += np.random.default_rng(seed).normal(0, 0.02, big.shape).astype(np.float32)
+    truth = np.kron(s.best_frame, np.ones((4, 4), int))
+    return np.clip(big, 0, 1), truth
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_coarser_octaves_find_the_sharp_frames_of_an_oversampled_noisy_stack(seed):
+    stack, truth = _oversampled_noisy_stack(seed)
+    right = {}
+    for scales in (1, 3):
+        res = fuse(stack, method="gacn", channel_axis=-1, scales=scales, **DEFOCUS_MODEL_OFF)
+        right[scales] = np.mean(np.rint(res.depth) == truth)
+    # measured: 0.35-0.40 of the pixels from the full size alone, 0.88-0.91 with
+    # the half and quarter size as well
+    assert right[3] > 0.8
+    assert right[3] > right[1] + 0.3
+    default = fuse(stack, method="gacn", channel_axis=-1, **DEFOCUS_MODEL_OFF)
+    assert np.mean(np.rint(default.depth) == truth) == right[3]
+
+
+def test_halo_grows_with_the_coarsest_octave():
+    assert halo(scales=1) < halo(scales=2) < halo()
+    assert halo() >= 4 * halo(scales=1) - 4 * (2 + 4)  # the quarter size reaches 4 times as far
 
 
 def test_defocus_model_runs_on_the_network_depth_map():
