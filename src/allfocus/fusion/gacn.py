@@ -43,6 +43,7 @@ __all__ = [
     "STACK_WEIGHTS",
     "fuse_gacn",
     "halo",
+    "octave_scores",
     "resolve_weights",
 ]
 
@@ -101,14 +102,24 @@ def _edge_weights(
     return weights
 
 
-def _scores(
-    infer, model, luma: NDArray[np.float32], *, scales: int, tile: int, progress
+def octave_scores(
+    model,
+    luma: NDArray[np.float32],
+    *,
+    scales: int = DEFAULT_SCALES,
+    tile: int = 512,
+    progress: Callable[[int, int], None] | None = None,
 ) -> NDArray[np.float32]:
-    """The network's scores, averaged over ``scales`` octaves of the stack.
+    """The network's scores (S, M, N) of a grey stack, averaged over ``scales`` octaves.
 
-    Level ``s`` scores the stack shrunk ``2**s`` times (area averaging) and
-    is brought back to full size (bilinear) before the mean of the logits.
+    Octave ``s`` scores the stack shrunk ``2**s`` times (area averaging),
+    brought back to full size (bilinear) before the mean of the logits;
+    octaves under 32 px are skipped. ``progress`` reports the full size's
+    tiles (most of the work). ``model`` is a GACN from
+    :func:`allfocus.nn.infer.pretrained_gacn`; needs torch.
     """
+    from allfocus.nn import infer
+
     total = infer.decision_scores(model, luma, tile=tile, progress=progress)
     rows, cols = luma.shape[1:]
     small = luma
@@ -224,7 +235,7 @@ def fuse_gacn(
     num = frames.shape[0]
     model = infer.pretrained_gacn(resolve_weights(weights, num))
 
-    scores = _scores(infer, model, luma, scales=scales, tile=tile, progress=progress)
+    scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress)
     probs = _softmax(scores)
     labels = remove_small_regions(np.argmax(probs, axis=0), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
