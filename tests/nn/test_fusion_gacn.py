@@ -297,7 +297,21 @@ def test_fuse_passes_progress_only_to_methods_that_report():
     s = synthetic_stack((150, 140), 3, rng=5)
     calls = []
     fuse(s.frames, method="gacn", channel_axis=-1, tile=64, progress=lambda *a: calls.append(a))
-    assert calls[-1] == (9, 9) and len(calls) == 9
+    # 3 x 3 tiles of 64 px at full size, then the half and the quarter size whole
+    assert calls == [(k, 11) for k in range(1, 12)]
+    calls.clear()
+    fuse(
+        s.frames,
+        method="gacn",
+        channel_axis=-1,
+        tile=64,
+        scales=1,
+        progress=lambda *a: calls.append(a),
+    )
+    assert calls == [(k, 9) for k in range(1, 10)]
+    calls.clear()
+    fuse(s.frames, method="gacn", channel_axis=-1, progress=lambda *a: calls.append(a))
+    assert calls == []  # the full size in one pass: nothing to report
     calls.clear()
     fuse(s.frames, method="depthmap", channel_axis=-1, progress=lambda *a: calls.append(a))
     assert calls == []
@@ -317,6 +331,8 @@ def test_pipeline_reports_the_tiles_within_the_fuse_stage():
     fuse_events = [e for e in events if e[0] == "fuse"]
     assert fuse_events[0] == ("fuse", 0, 1) and fuse_events[-1] == ("fuse", 1, 1)
     tiles = fuse_events[1:-1]
-    assert [d for _, d, _ in tiles] == [1, 2, 3, 4, 5, 6, 7, 8, 8] and {t for *_, t in tiles} == {9}
+    # 9 tiles at full size and one pass for each coarser octave; the last is
+    # held back until the stage ends
+    assert [d for _, d, _ in tiles] == [*range(1, 11), 10] and {t for *_, t in tiles} == {11}
     # The stage is complete exactly once, so a bar that counts stages advances once.
     assert sum(d == t for _, d, t in fuse_events) == 1

@@ -14,6 +14,7 @@ does not import torch; calling the method without torch raises
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import cv2
@@ -114,30 +115,52 @@ def octave_scores(
 
     Octave ``s`` scores the stack shrunk ``2**s`` times (area averaging),
     brought back to full size (bilinear) before the mean of the logits;
-    octaves under 32 px are skipped. ``progress`` reports the full size's
-    tiles (most of the work). ``model`` is a GACN from
+    octaves under 32 px are skipped. ``model`` is a GACN from
     :func:`allfocus.nn.infer.pretrained_gacn`; needs torch.
+
+    ``progress(done, total)`` counts the network passes of all octaves (a
+    tile each, or one for an octave scored whole), and is called only when
+    the full size is cut into tiles: small stacks report nothing.
     """
     from allfocus.nn import infer
 
-    total = infer.decision_scores(model, luma, tile=tile, progress=progress)
-    rows, cols = luma.shape[1:]
-    small = luma
-    used = 1
-    for _ in range(1, scales):
-        height, width = small.shape[1] // 2, small.shape[2] // 2
+    num, rows, cols = luma.shape
+    shapes = [(rows, cols)]
+    while len(shapes) < scales:
+        height, width = shapes[-1][0] // 2, shapes[-1][1] // 2
         if min(height, width) < _MIN_SCALE_SIDE:
             break
+        shapes.append((height, width))
+    counts = [infer.tile_count(model, num, r, c, tile=tile) for r, c in shapes]
+    if progress is None or counts[0] == 1:
+        report = [None] * len(shapes)
+    else:
+        everything = sum(counts)
+        report = [
+            functools.partial(_report_from, progress, sum(counts[:i]), everything)
+            for i in range(len(shapes))
+        ]
+    total = infer.decision_scores(model, luma, tile=tile, progress=report[0])
+    small = luma
+    for (height, width), count, reporter in zip(shapes[1:], counts[1:], report[1:], strict=True):
         small = np.stack(
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in small]
         )
-        coarse = infer.decision_scores(model, small, tile=tile)
+        coarse = infer.decision_scores(model, small, tile=tile, progress=reporter)
         for k, level in enumerate(coarse):
             total[k] += cv2.resize(level, (cols, rows), interpolation=cv2.INTER_LINEAR)
-        used += 1
-    if used > 1:
-        total /= used
+        if reporter is not None and count == 1:  # scored whole: one pass, not reported
+            reporter(1, 1)
+    if len(shapes) > 1:
+        total /= len(shapes)
     return total
+
+
+def _report_from(
+    progress: Callable[[int, int], None], before: int, everything: int, done: int, _: int
+) -> None:
+    """``progress`` of one octave's passes, counted on from the octaves before it."""
+    progress(before + done, everything)
 
 
 @FUSION_METHODS.register("gacn", help="learned GACN-style decision map (needs allfocus[learned])")

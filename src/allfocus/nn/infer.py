@@ -29,6 +29,7 @@ __all__ = [
     "peak_bytes_per_pixel",
     "pretrained_deblur",
     "pretrained_gacn",
+    "tile_count",
     "tile_size",
 ]
 
@@ -136,6 +137,17 @@ def tile_size(num_frames: int, tile: int, model: GACN) -> int:
     return max(64, min(int(tile), fit))
 
 
+def tile_count(
+    model: GACN, num_frames: int, rows: int, cols: int, *, tile: int = 512, halo: int | None = None
+) -> int:
+    """Tiles :func:`decision_scores` cuts a ``rows`` x ``cols`` stack into (1: one pass)."""
+    halo = model.receptive_radius if halo is None else int(halo)
+    side = tile_size(num_frames, tile, model)
+    if rows <= side + 2 * halo and cols <= side + 2 * halo:
+        return 1
+    return math.ceil(rows / side) * math.ceil(cols / side)
+
+
 def _run(model: GACN, luma: NDArray[np.float32], device: str) -> NDArray[np.float32]:
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
@@ -179,7 +191,7 @@ def decision_scores(
     num, rows, cols = luma.shape
     halo = model.receptive_radius if halo is None else int(halo)
     side = tile_size(num, tile, model)
-    if rows <= side + 2 * halo and cols <= side + 2 * halo:
+    if tile_count(model, num, rows, cols, tile=tile, halo=halo) == 1:
         return _run(model, luma, device)
     out = np.empty(luma.shape, dtype=np.float32)
     starts = [(y, x) for y in range(0, rows, side) for x in range(0, cols, side)]
