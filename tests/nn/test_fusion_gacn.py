@@ -152,6 +152,17 @@ def test_tiled_matches_whole():
     assert (agree | ~clear).all()
 
 
+def test_confidence_is_the_same_without_the_probability_maps():
+    # The default refinement takes the winner's probability without the
+    # softmax of every frame; the soft one computes them all.
+    s = synthetic_stack((64, 72), 4, rng=3)
+    lean = fuse(s.frames, method="gacn", channel_axis=-1, refine="none", **DEFOCUS_MODEL_OFF)
+    full = fuse(s.frames, method="gacn", channel_axis=-1, refine="soft", **DEFOCUS_MODEL_OFF)
+    np.testing.assert_allclose(lean.confidence, full.confidence, atol=1e-6)
+    np.testing.assert_array_equal(lean.depth, full.depth)
+    assert lean.confidence.min() >= 0 and lean.confidence.max() <= 1 + 1e-6
+
+
 def test_bad_options():
     s = synthetic_stack((32, 32), 2, rng=1)
     with pytest.raises(ValueError, match="refine"):
