@@ -200,7 +200,6 @@ def fuse_depthmap(
     refine_eps = check_positive("refine_eps", refine_eps)
     FOCUS_MEASURES.get(measure)
     frames, luma = prepare(stack, channel_axis)
-    num = frames.shape[0]
 
     scores = focus_volume(luma, measure=measure, window=window)
     labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
@@ -212,24 +211,41 @@ def fuse_depthmap(
     if refine_radius == 0:
         image = select(frames, labels)
     else:
-        guide = select(luma, labels)
-        color = frames.ndim == 4
-        image = np.zeros(frames.shape[1:], dtype=FLOAT)
-        total = np.zeros(labels.shape, dtype=FLOAT)
-        for k in range(num):
-            mask = labels == k
-            if not mask.any():
-                continue
-            weight = _guided_grey(mask.astype(FLOAT), guide, refine_radius, refine_eps)
-            np.maximum(weight, 0.0, out=weight)
-            image += frames[k] * (weight[..., None] if color else weight)
-            total += weight
-        image /= np.maximum(total, FLOAT(1e-6))[..., None] if color else np.maximum(total, 1e-6)
+        image = blend_along_edges(frames, luma, labels, refine_radius, refine_eps)
     if unmix_rims or sharpen_between:
         image, depth = restore_detail(
             frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
         )
     return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
+
+
+def blend_along_edges(
+    frames: NDArray[np.float32],
+    luma: NDArray[np.float32],
+    labels: NDArray[np.intp],
+    radius: int,
+    eps: float,
+) -> NDArray[np.float32]:
+    """Each pixel's labelled frame, blended with its neighbours' along label edges.
+
+    Every frame's indicator map is smoothed by a guided filter (guide: the
+    selected luma), clipped at zero and normalised over the frames; the
+    frames are summed one at a time, so no (S, M, N) weight array is held.
+    """
+    guide = select(luma, labels)
+    color = frames.ndim == 4
+    image = np.zeros(frames.shape[1:], dtype=FLOAT)
+    total = np.zeros(labels.shape, dtype=FLOAT)
+    for k in range(frames.shape[0]):
+        mask = labels == k
+        if not mask.any():
+            continue
+        weight = _guided_grey(mask.astype(FLOAT), guide, radius, eps)
+        np.maximum(weight, 0.0, out=weight)
+        image += frames[k] * (weight[..., None] if color else weight)
+        total += weight
+    image /= np.maximum(total, FLOAT(1e-6))[..., None] if color else np.maximum(total, 1e-6)
+    return image
 
 
 def restore_detail(

@@ -24,7 +24,6 @@ from numpy.typing import NDArray
 from allfocus._core.errors import ConfigError, missing_dependency
 from allfocus._core.types import FusionResult
 from allfocus._core.validate import FLOAT
-from allfocus.filters.guided import _guided_grey
 from allfocus.fusion import FUSION_METHODS
 from allfocus.fusion._common import (
     blend,
@@ -35,7 +34,7 @@ from allfocus.fusion._common import (
     select,
     subframe_depth,
 )
-from allfocus.fusion.depthmap import remove_small_regions, restore_detail
+from allfocus.fusion.depthmap import blend_along_edges, remove_small_regions, restore_detail
 
 __all__ = [
     "DEFAULT_SCALES",
@@ -99,19 +98,6 @@ def _top_probability(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     for level in scores:
         total += np.exp(level - top)
     return (1.0 / total).astype(FLOAT)
-
-
-def _edge_weights(
-    labels: NDArray[np.intp], guide: NDArray[np.float32], num: int, radius: int, eps: float
-) -> NDArray[np.float32]:
-    """Per-frame indicator maps smoothed by a guided filter, normalised to sum to one."""
-    weights = np.zeros((num, *labels.shape), dtype=FLOAT)
-    for k in range(num):
-        mask = labels == k
-        if mask.any():
-            weights[k] = np.maximum(_guided_grey(mask.astype(FLOAT), guide, radius, eps), 0.0)
-    weights /= np.maximum(weights.sum(axis=0), FLOAT(1e-6))
-    return weights
 
 
 def octave_scores(
@@ -290,8 +276,7 @@ def fuse_gacn(
     elif refine == "network":
         image = blend(frames, infer.boundary_weights(model, probs, luma))
     else:
-        guide = select(luma, labels)
-        image = blend(frames, _edge_weights(labels, guide, num, refine_radius, refine_eps))
+        image = blend_along_edges(frames, luma, labels, refine_radius, refine_eps)
     if unmix_rims or sharpen_between:
         image, depth = restore_detail(
             frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
