@@ -208,7 +208,7 @@ def fuse_gacn(
         further one the stack shrunk twice more (area averaging), scored and
         brought back to full size. The default, 3 (full, half and quarter
         size), lets the network see detail coarser than its 27 px reach; it
-        costs about a third more network time.
+        costs about a quarter more network time.
     unmix_rims, sharpen_between : bool
         The defocus model of :func:`allfocus.fusion.depthmap.fuse_depthmap`,
         applied to this method's depth map (see there and ``docs/methods.md``).
