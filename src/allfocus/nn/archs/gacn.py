@@ -106,8 +106,11 @@ class _ConvBlock(nn.Module):
         self.se = ChannelSE(cout, reduction)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.norm(self.conv(F.pad(x, (1, 1, 1, 1), mode="reflect")))
-        return self.se(F.relu(out, inplace=True))
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        if not torch.is_grad_enabled():
+            # 3-4 times faster on the CPU for 17-25 input channels (same values)
+            padded = padded.contiguous(memory_format=torch.channels_last)
+        return self.se(F.relu(self.norm(self.conv(padded)), inplace=True))
 
     @torch.no_grad()
     def fold_norm(self) -> None:
@@ -157,9 +160,7 @@ class DenseFeatures(nn.Module):
         buf[:, :1] = x
         filled = 1
         for block in self.blocks:
-            padded = F.pad(buf[:, :filled], (1, 1, 1, 1), mode="reflect")
-            out = block.norm(block.conv(padded.contiguous(memory_format=torch.channels_last)))
-            buf[:, filled : filled + channels] = block.se(F.relu(out, inplace=True))
+            buf[:, filled : filled + channels] = block(buf[:, :filled])
             filled += channels
         return buf[:, 1:]
 
