@@ -125,3 +125,22 @@ def test_alpha_channel_untouched(synth):
     out = match_exposure(rgba, channel_axis=-1)
     np.testing.assert_array_equal(out[..., 3], 0.5)
     assert np.abs(out[0, ..., :3] - synth.frames[0]).mean() < 0.005
+
+
+def test_input_left_unchanged_unless_overwrite_is_allowed(synth):
+    gains = drift_fields(synth.frames.shape[0], synth.frames.shape[1:3])[..., None]
+    drifted = np.clip(synth.frames * gains, 0, 1).astype(np.float32)
+    kept = drifted.copy()
+    copied = match_exposure(drifted, channel_axis=-1)
+    np.testing.assert_array_equal(drifted, kept)
+    assert not np.shares_memory(copied, drifted)
+    # Allowed, the float32 channels-last stack itself holds the same result.
+    in_place = match_exposure(drifted, channel_axis=-1, overwrite_input=True)
+    assert np.shares_memory(in_place, drifted)
+    np.testing.assert_array_equal(in_place, copied)
+    # Frames first and colours on axis 1: a converted copy, the input kept.
+    moved = np.ascontiguousarray(np.moveaxis(kept, -1, 1))
+    before = moved.copy()
+    out = match_exposure(moved, channel_axis=1, overwrite_input=True)
+    np.testing.assert_array_equal(moved, before)
+    np.testing.assert_allclose(np.moveaxis(out, 1, -1), copied, atol=1e-6)

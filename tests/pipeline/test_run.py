@@ -30,6 +30,19 @@ def test_fuse_stack_without_alignment_equals_fuse():
     assert dropped == {} and model == "none"
 
 
+@pytest.mark.parametrize("align", ["none", "translation"])
+def test_fuse_stack_leaves_the_callers_frames_alone(align):
+    # Exposure matching writes into the frames only when they are the
+    # pipeline's own (aligned here); a float32 stack passed in is kept as is.
+    s = synthetic_stack((64, 80), 3, rng=4)
+    frames = s.frames.astype(np.float32)
+    frames[0] *= np.float32(0.8)
+    kept = frames.copy()
+    result, _, _ = fuse_stack(frames, config=FuseConfig(align=align), channel_axis=-1)
+    np.testing.assert_array_equal(frames, kept)
+    assert np.isfinite(result.image).all()
+
+
 def test_fuse_files_reports_progress_and_writes(synthetic_dir, tmp_path):
     stages = []
     out = tmp_path / "out.png"

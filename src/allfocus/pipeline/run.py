@@ -87,9 +87,16 @@ def fuse_stack(
         )
         stack, model, dropped = aligned.frames, aligned.model, dict(aligned.dropped)
         channel_axis = -1 if channel_axis is not None else None
+    if config.transforms is not None or config.align != "none":
+        # Only ``stack`` may keep the aligned frames alive: once exposure
+        # matching has replaced them they are freed before the fusion.
+        del aligned
     if config.exposure_match:
         progress("exposure", 0, 1)
-        stack = match_exposure(stack, channel_axis=channel_axis)
+        # Frames aligned here are this function's own: match them in place
+        # rather than holding a second copy of the stack.
+        owned = not np.may_share_memory(stack, frames)
+        stack = match_exposure(stack, channel_axis=channel_axis, overwrite_input=owned)
         progress("exposure", 1, 1)
     progress("fuse", 0, 1)
     result = fuse(
