@@ -347,3 +347,129 @@ def test_pipeline_reports_the_tiles_within_the_fuse_stage():
     assert [d for _, d, _ in tiles] == [*range(1, 11), 10] and {t for *_, t in tiles} == {11}
     # The stage is complete exactly once, so a bar that counts stages advances once.
     assert sum(d == t for _, d, t in fuse_events) == 1
+
+
+# --- read twice, frame by frame (fuse_gacn_passes, and fuse_files for large stacks)
+
+
+def _u8(frames):
+    return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("refine", ["depthmap", "none", "soft", "network"])
+def test_passes_equal_the_in_memory_fusion_without_the_defocus_model(refine):
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    stack = _u8(synthetic_stack((96, 120), 5, rng=4).frames)
+    memory = fuse(stack, method="gacn", channel_axis=-1, refine=refine, **DEFOCUS_MODEL_OFF)
+    reads = []
+
+    def read_frames():
+        reads.append(1)
+        return iter(stack)  # a fresh iterator each time, as from files
+
+    passes = fuse_gacn_passes(read_frames, 5, channel_axis=-1, refine=refine)
+    assert len(reads) == 2
+    for name in ("image", "depth", "confidence"):
+        np.testing.assert_array_equal(getattr(passes, name), getattr(memory, name))
+    # ... and the defocus model is what the in-memory default adds
+    assert not np.array_equal(fuse(stack, method="gacn", channel_axis=-1).image, passes.image)
+
+
+@pytest.mark.parametrize("layout", ["grey", "channels_first"])
+def test_passes_keep_the_layout_of_the_frames(layout):
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    stack = _u8(synthetic_stack((64, 80), 3, rng=6).frames)
+    if layout == "grey":
+        stack, stack_axis, frame_axis = stack[..., 1], None, None
+    else:
+        stack, stack_axis, frame_axis = np.moveaxis(stack, -1, 1), 1, 0
+    memory = fuse(stack, method="gacn", channel_axis=stack_axis, **DEFOCUS_MODEL_OFF)
+    passes = fuse_gacn_passes(lambda: iter(stack), 3, channel_axis=frame_axis)
+    assert passes.image.shape == memory.image.shape == stack.shape[1:]
+    np.testing.assert_array_equal(passes.image, memory.image)
+
+
+def test_passes_report_both_passes_and_the_network_tiles():
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    stack = synthetic_stack((150, 140), 3, rng=5).frames
+    events = []
+    fuse_gacn_passes(
+        lambda: iter(stack),
+        3,
+        channel_axis=-1,
+        tile=64,
+        progress=lambda *e: events.append(e),
+    )
+    stages = [stage for stage, *_ in events]
+    assert stages == ["luma"] * 3 + ["network"] * 11 + ["blend"] * 3
+    assert events[2] == ("luma", 3, 3) and events[-1] == ("blend", 3, 3)
+
+
+def test_passes_refuse_frames_that_do_not_make_the_stack():
+    from allfocus._core.errors import InputError
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    stack = synthetic_stack((48, 64), 3, rng=5).frames
+    with pytest.raises(InputError, match="gave 3 frames; num_frames says 4"):
+        fuse_gacn_passes(lambda: iter(stack), 4, channel_axis=-1)
+    with pytest.raises(InputError, match="more than num_frames=2"):
+        fuse_gacn_passes(lambda: iter(stack), 2, channel_axis=-1)
+    odd = [stack[0], stack[1, :40], stack[2]]
+    with pytest.raises(InputError, match="frame 1 is 64x40, frame 0 64x48"):
+        fuse_gacn_passes(lambda: iter(odd), 3, channel_axis=-1)
+    with pytest.raises(InputError, match="3 dimensions"):
+        fuse_gacn_passes(lambda: iter(stack[..., 0]), 3, channel_axis=-1)
+    with pytest.raises(InputError, match="num_frames must be"):
+        fuse_gacn_passes(lambda: iter(stack), 1, channel_axis=-1)
+    # a second pass that gives other frames than the first is caught too
+    passes = iter([iter(stack), iter(stack[:2])])
+    with pytest.raises(InputError, match="gave 2 frames"):
+        fuse_gacn_passes(lambda: next(passes), 3, channel_axis=-1)
+
+
+def test_files_of_a_large_stack_are_read_twice_by_gacn(synthetic_dir, monkeypatch):
+    from allfocus import io
+    from allfocus.fusion import gacn
+    from allfocus.pipeline import FuseConfig, fuse_files, run
+
+    frames = [str(synthetic_dir / "frame_*.png")]
+    paths = io.find_frames(frames)
+    base = {"method": "gacn", "align": "none", "exposure_match": False}
+    assert not run._use_streaming(FuseConfig(**base), paths)
+    monkeypatch.setattr(run, "DETAIL_IN_MEMORY", 1)  # over it, gacn reads the files twice
+    assert run._use_streaming(FuseConfig(**base), paths)
+    assert not run._use_streaming(FuseConfig(**base, streaming="never"), paths)
+    # the defocus model asked for by name needs the frames in memory
+    asked = FuseConfig(**base, params={"unmix_rims": True})
+    assert not run._use_streaming(asked, paths)
+    calls = []
+    real = gacn.fuse_gacn_passes
+    monkeypatch.setattr(gacn, "fuse_gacn_passes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    events = []
+    twice = fuse_files(
+        frames, None, config=FuseConfig(**base), progress=lambda *e: events.append(e)
+    )
+    assert calls == [1]
+    memory = fuse_files(frames, None, config=FuseConfig(**base, streaming="never"))
+    assert calls == [1]
+    # the in-memory path skips the defocus model over the limit too: same image
+    np.testing.assert_array_equal(twice.result.image, memory.result.image)
+    fuse_events = [e for e in events if e[0] == "fuse"]
+    assert fuse_events[-1] == ("fuse", 4, 4) and sum(d == t for _, d, t in fuse_events) == 1
+    # aligned and exposure-matched the same way in both passes
+    aligned = fuse_files(frames, None, config=FuseConfig(method="gacn", streaming="always"))
+    assert psnr(aligned.result.image, memory.result.image, channel_axis=-1) > 30
+
+
+def test_gacn_stack_too_big_even_for_two_passes_is_refused(synthetic_dir, tmp_path, monkeypatch):
+    from allfocus._core.errors import InputError
+    from allfocus.pipeline import FuseConfig, fuse_files, run
+
+    out = tmp_path / "out.png"
+    monkeypatch.setattr(run, "_memory_available", lambda: 1 << 20)  # 1 MiB free
+    with pytest.raises(InputError, match=r"method 'gacn'.*--method depthmap"):
+        fuse_files([str(synthetic_dir / "frame_*.png")], out, config=FuseConfig(method="gacn"))
+    assert not out.exists()

@@ -86,6 +86,11 @@ def test_streaming_path_matches_in_memory(synthetic_dir, tmp_path):
 
 def test_streaming_refuses_what_it_cannot_do():
     FuseConfig(streaming="always")  # aligns frame by frame
+    FuseConfig(streaming="always", method="gacn")  # reads the frames twice
+    from allfocus.fusion.streaming import STREAMING_METHODS
+    from allfocus.pipeline.config import STREAMED_METHODS
+
+    assert set(STREAMED_METHODS) == {*STREAMING_METHODS, "gacn"}
     with pytest.raises(ConfigError, match="whole stack"):
         FuseConfig(streaming="always", align="none", method="guided")
     with pytest.raises(ConfigError, match="streaming must be"):

@@ -8,6 +8,8 @@ which produce weights too) behaves the same at the edges.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -63,12 +65,37 @@ def check_positive(name: str, value: object, *, allow_zero: bool = False) -> flo
     return val
 
 
-def blend(frames: NDArray[np.float32], weights: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Weighted sum of frames (S, M, N[, C]) by weights (S, M, N) summing to one per pixel."""
-    color = frames.ndim == 4
-    out = np.zeros(frames.shape[1:], dtype=FLOAT)
+def blend(
+    frames: NDArray[np.float32] | Iterable[NDArray[np.float32]], weights: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """Weighted sum of frames (S, M, N[, C]) by weights (S, M, N) summing to one per pixel.
+
+    ``frames`` may be any iterable of the S frames (M, N[, C]), read one at a time.
+    """
+    out: NDArray[np.float32] | None = None
     for frame, weight in zip(frames, weights, strict=True):
-        out += frame * (weight[..., None] if color else weight)
+        term = frame * (weight[..., None] if frame.ndim == 3 else weight)
+        if out is None:
+            out = term.astype(FLOAT, copy=False)
+        else:
+            out += term
+    if out is None:
+        raise InputError("blend needs at least one frame")
+    return out
+
+
+def select_each(
+    frames: Iterable[NDArray[np.float32]], index: NDArray[np.integer]
+) -> NDArray[np.float32]:
+    """:func:`select` for frames that arrive one at a time (any iterable of (M, N[, C]))."""
+    out: NDArray[np.float32] | None = None
+    for k, frame in enumerate(frames):
+        if out is None:
+            out = np.zeros(frame.shape, dtype=FLOAT)
+        mask = index == k
+        out[mask] = frame[mask]
+    if out is None:
+        raise InputError("select_each needs at least one frame")
     return out
 
 

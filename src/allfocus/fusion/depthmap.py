@@ -22,6 +22,7 @@ frames.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import MappingProxyType
 
 import cv2
@@ -220,7 +221,7 @@ def fuse_depthmap(
 
 
 def blend_along_edges(
-    frames: NDArray[np.float32],
+    frames: NDArray[np.float32] | Iterable[NDArray[np.float32]],
     luma: NDArray[np.float32],
     labels: NDArray[np.intp],
     radius: int,
@@ -231,20 +232,27 @@ def blend_along_edges(
     Every frame's indicator map is smoothed by a guided filter (guide: the
     selected luma), clipped at zero and normalised over the frames; the
     frames are summed one at a time, so no (S, M, N) weight array is held.
+    ``frames`` may be any iterable of the frames (M, N[, C]), read one at a
+    time (``allfocus.fusion.gacn.fuse_gacn_passes``).
     """
     guide = select(luma, labels)
-    color = frames.ndim == 4
-    image = np.zeros(frames.shape[1:], dtype=FLOAT)
+    image: NDArray[np.float32] | None = None
     total = np.zeros(labels.shape, dtype=FLOAT)
-    for k in range(frames.shape[0]):
+    for k, frame in enumerate(frames):
+        color = frame.ndim == 3
+        if image is None:
+            image = np.zeros(frame.shape, dtype=FLOAT)
         mask = labels == k
         if not mask.any():
             continue
         weight = _guided_grey(mask.astype(FLOAT), guide, radius, eps)
         np.maximum(weight, 0.0, out=weight)
-        image += frames[k] * (weight[..., None] if color else weight)
+        image += frame * (weight[..., None] if color else weight)
         total += weight
-    image /= np.maximum(total, FLOAT(1e-6))[..., None] if color else np.maximum(total, 1e-6)
+    if image is None:
+        raise ValueError("blend_along_edges needs at least one frame")
+    floor = np.maximum(total, FLOAT(1e-6))
+    image /= floor[..., None] if image.ndim == 3 else floor
     return image
 
 

@@ -15,15 +15,15 @@ does not import torch; calling the method without torch raises
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from allfocus._core.errors import ConfigError, missing_dependency
+from allfocus._core.errors import ConfigError, InputError, missing_dependency
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT
+from allfocus._core.validate import FLOAT, as_float_image, luminance
 from allfocus.fusion import FUSION_METHODS
 from allfocus.fusion._common import (
     blend,
@@ -31,7 +31,7 @@ from allfocus.fusion._common import (
     check_positive,
     finish,
     prepare,
-    select,
+    select_each,
     subframe_depth,
 )
 from allfocus.fusion.depthmap import blend_along_edges, remove_small_regions, restore_detail
@@ -42,6 +42,7 @@ __all__ = [
     "PAIR_WEIGHTS",
     "STACK_WEIGHTS",
     "fuse_gacn",
+    "fuse_gacn_passes",
     "halo",
     "octave_scores",
     "resolve_weights",
@@ -236,52 +237,240 @@ def fuse_gacn(
     Every frame is scored against the largest activity among the *other*
     frames, so the decision is symmetric in the frames (no reference frame,
     no order dependence), unlike GACN's comparison of each frame with the
-    first one. See ``docs/gacn.md``.
+    first one. See ``docs/gacn.md``. :func:`fuse_gacn_passes` fuses stacks
+    too large for memory, reading the frames twice.
     """
+    min_region, refine_radius, refine_eps, tile, scales = _check_options(
+        refine, min_region, refine_radius, refine_eps, tile, scales, weights
+    )
+    frames, luma = prepare(stack, channel_axis)
+    model = _load_model(weights, frames.shape[0])
+    labels, depth, confidence, probs = _decide(
+        model,
+        luma,
+        refine=refine,
+        min_region=min_region,
+        tile=tile,
+        scales=scales,
+        ends=unmix_rims or sharpen_between,
+        progress=progress,
+    )
+    image = _combine(
+        frames, model, luma, labels, probs, refine=refine, radius=refine_radius, eps=refine_eps
+    )
+    if unmix_rims or sharpen_between:
+        image, depth = restore_detail(
+            frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
+        )
+    return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
+
+
+def _check_options(
+    refine: str,
+    min_region: int,
+    refine_radius: int,
+    refine_eps: float,
+    tile: int,
+    scales: int,
+    weights: str,
+) -> tuple[int, int, float, int, int]:
+    """Validated options shared by :func:`fuse_gacn` and :func:`fuse_gacn_passes`."""
     if refine not in _REFINE:
         raise ConfigError(f"refine must be one of {', '.join(_REFINE)}; got {refine!r}")
-    min_region = check_int("min_region", min_region, minimum=0)
-    refine_radius = check_int("refine_radius", refine_radius, minimum=1)
-    refine_eps = check_positive("refine_eps", refine_eps)
-    tile = check_int("tile", tile, minimum=64)
-    scales = check_int("scales", scales, minimum=1)
     if not isinstance(weights, str) or not weights:
         raise ConfigError(f"weights must be a weight name or a .pt path; got {weights!r}")
-    frames, luma = prepare(stack, channel_axis)
+    return (
+        check_int("min_region", min_region, minimum=0),
+        check_int("refine_radius", refine_radius, minimum=1),
+        check_positive("refine_eps", refine_eps),
+        check_int("tile", tile, minimum=64),
+        check_int("scales", scales, minimum=1),
+    )
+
+
+def _load_model(weights: str, num: int):
+    """The network for ``weights`` and a stack of ``num`` frames; needs torch."""
     try:
         from allfocus.nn import infer
     except ImportError as exc:
         raise missing_dependency("torch", "learned") from exc
-    num = frames.shape[0]
-    model = infer.pretrained_gacn(resolve_weights(weights, num))
+    return infer.pretrained_gacn(resolve_weights(weights, num))
 
+
+def _decide(
+    model,
+    luma: NDArray[np.float32],
+    *,
+    refine: str,
+    min_region: int,
+    tile: int,
+    scales: int,
+    ends: bool,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[NDArray[np.intp], NDArray[np.float32], NDArray[np.float32], NDArray | None]:
+    """Labels, sub-frame depth, confidence and (for the soft refinements) probabilities."""
+    num = luma.shape[0]
     scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress)
     labels = remove_small_regions(np.argmax(scores, axis=0), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
     # between frames: on synthetic 10-frame stacks the median error is 0.19
     # frames against 0.24 from the probabilities. The defocus model needs the
     # end frames refined too (see subframe_depth).
-    depth = subframe_depth(scores, labels, ends=unmix_rims or sharpen_between)
+    depth = subframe_depth(scores, labels, ends=ends)
     # Only the soft refinements need every frame's probability; the default
     # needs the winner's alone, which costs no (S, M, N) array.
     probs = _softmax(scores) if refine in ("soft", "network") else None
     top = probs.max(axis=0) if probs is not None else _top_probability(scores)
     del scores
     confidence = (top - 1.0 / num) / (1.0 - 1.0 / num)
+    return labels, depth, confidence, probs
 
+
+def _combine(
+    frames: NDArray[np.float32] | Iterable[NDArray[np.float32]],
+    model,
+    luma: NDArray[np.float32],
+    labels: NDArray[np.intp],
+    probs: NDArray[np.float32] | None,
+    *,
+    refine: str,
+    radius: int,
+    eps: float,
+) -> NDArray[np.float32]:
+    """The fused image: ``frames`` (float32, channels last, any iterable) blended by ``refine``."""
     if refine == "none":
-        image = select(frames, labels)
-    elif refine == "soft":
-        image = blend(frames, probs)
-    elif refine == "network":
-        image = blend(frames, infer.boundary_weights(model, probs, luma))
-    else:
-        image = blend_along_edges(frames, luma, labels, refine_radius, refine_eps)
-    if unmix_rims or sharpen_between:
-        image, depth = restore_detail(
-            frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
-        )
-    return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
+        return select_each(frames, labels)
+    if refine == "soft":
+        return blend(frames, probs)
+    if refine == "network":
+        from allfocus.nn import infer
+
+        return blend(frames, infer.boundary_weights(model, probs, luma))
+    return blend_along_edges(frames, luma, labels, radius, eps)
+
+
+def fuse_gacn_passes(
+    read_frames: Callable[[], Iterable[NDArray]],
+    num_frames: int,
+    *,
+    channel_axis: int | None = None,
+    weights: str = DEFAULT_WEIGHTS,
+    refine: str = "depthmap",
+    min_region: int = 4,
+    refine_radius: int = 1,
+    refine_eps: float = 1e-2,
+    tile: int = 512,
+    scales: int = DEFAULT_SCALES,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FusionResult:
+    """:func:`fuse_gacn` of a stack read twice, a frame at a time, without the defocus model.
+
+    For stacks that do not fit in memory as float32 colour frames. The first
+    pass keeps every frame's luma (4 bytes a pixel), from which the network
+    decides; the second blends the frames, read again, into the image. Peak
+    memory is about 8 bytes per pixel and frame (luma and scores) plus a
+    few frames, against some 40 for colour frames in memory. The result is
+    that of ``fuse_gacn(stack, unmix_rims=False, sharpen_between=False)``
+    up to float rounding: the defocus model needs every frame at once.
+
+    Parameters
+    ----------
+    read_frames : callable
+        Returns a fresh iterable of the ``num_frames`` frames (M, N[, C]), in
+        stack order, the same frames each time (it is called twice).
+    num_frames : int
+        Frames ``read_frames`` gives (at least 2).
+    channel_axis : int or None
+        Colour axis of each frame (``-1`` or ``2`` for channels last, ``0``
+        for channels first); ``None`` for grey.
+    weights, refine, min_region, refine_radius, refine_eps, tile, scales
+        As :func:`fuse_gacn`.
+    progress : callable, optional
+        ``progress(stage, done, total)`` with stages ``"luma"`` (first pass,
+        per frame), ``"network"`` (per tile of large images) and ``"blend"``
+        (second pass, per frame).
+
+    Returns
+    -------
+    FusionResult
+        As :func:`fuse_gacn`; the colour axis where the frames had it.
+
+    Raises
+    ------
+    InputError
+        For frames of different shapes, a count other than ``num_frames``,
+        or invalid options.
+    MissingDependencyError
+        If torch is not installed.
+    """
+    min_region, refine_radius, refine_eps, tile, scales = _check_options(
+        refine, min_region, refine_radius, refine_eps, tile, scales, weights
+    )
+    num = check_int("num_frames", num_frames, minimum=2)
+    report = progress or (lambda stage, done, total: None)
+    color = channel_axis is not None
+    model = _load_model(weights, num)
+    luma: NDArray[np.float32] | None = None
+    for k, frame in enumerate(_float_frames(read_frames(), channel_axis, num)):
+        if luma is None:
+            luma = np.empty((num, *frame.shape[:2]), dtype=FLOAT)
+        luma[k] = luminance(frame, color=color)
+        report("luma", k + 1, num)
+    assert luma is not None  # _float_frames gave num >= 2 frames
+    labels, depth, confidence, probs = _decide(
+        model,
+        luma,
+        refine=refine,
+        min_region=min_region,
+        tile=tile,
+        scales=scales,
+        ends=False,
+        progress=lambda done, total: report("network", done, total),
+    )
+    frames = _float_frames(read_frames(), channel_axis, num, shape=luma.shape[1:], report=report)
+    image = _combine(
+        frames, model, luma, labels, probs, refine=refine, radius=refine_radius, eps=refine_eps
+    )
+    # The frames' colour axis, counted in a stack of them.
+    axis = None if channel_axis is None else channel_axis + 1 if channel_axis >= 0 else channel_axis
+    return finish(image, depth, confidence, channel_axis=axis, stack_ndim=image.ndim + 1)
+
+
+def _float_frames(
+    frames: Iterable[NDArray],
+    channel_axis: int | None,
+    num: int,
+    *,
+    shape: tuple[int, ...] | None = None,
+    report: Callable[[str, int, int], None] | None = None,
+) -> Iterator[NDArray[np.float32]]:
+    """Each frame as float32 in [0, 1], channels last, checked like the frames of a stack."""
+    expected = 2 if channel_axis is None else 3
+    count = 0
+    for k, frame in enumerate(frames):
+        if k >= num:
+            raise InputError(f"read_frames gave more than num_frames={num} frames")
+        arr = np.asarray(frame)
+        if arr.ndim != expected:
+            raise InputError(
+                f"frame {k} must have {expected} dimensions with channel_axis={channel_axis}; "
+                f"got shape {arr.shape}"
+            )
+        if channel_axis is not None:
+            arr = np.moveaxis(arr, channel_axis, -1)
+        if shape is None:
+            shape = arr.shape[:2]
+        elif arr.shape[:2] != tuple(shape):
+            raise InputError(
+                f"frame {k} is {arr.shape[1]}x{arr.shape[0]}, frame 0 {shape[1]}x{shape[0]}; "
+                "all frames must have the same size"
+            )
+        yield np.ascontiguousarray(as_float_image(arr, name=f"frame {k}"))
+        count = k + 1
+        if report is not None:
+            report("blend", count, num)
+    if count != num:
+        raise InputError(f"read_frames gave {count} frames; num_frames says {num}")
 
 
 def halo(

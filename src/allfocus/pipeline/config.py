@@ -10,6 +10,11 @@ from allfocus._core.errors import ConfigError
 ALIGN_CHOICES = ("auto", "none", "translation", "similarity", "affine", "homography")
 STREAMING_CHOICES = ("auto", "always", "never")
 RESTORE_CHOICES = ("auto", "learned", "defocus")
+#: Methods :func:`allfocus.pipeline.fuse_files` can fuse without holding the
+#: stack: those :func:`allfocus.fusion.streaming.fuse_streaming` folds in
+#: frame by frame, and ``gacn``, which reads the frames twice
+#: (:func:`allfocus.fusion.gacn.fuse_gacn_passes`).
+STREAMED_METHODS = ("depthmap", "pyramid", "gacn")
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,10 @@ class FuseConfig:
         ``"auto"``: read, align, match and fuse frames one at a time (memory
         independent of the number of frames) with ``depthmap``, and with
         ``pyramid`` when the stack would not fit in memory (frame by frame it
-        has no consistency vote); ``"always"`` or ``"never"`` force the
-        choice (``"never"`` holds the whole stack as float32).
+        has no consistency vote); ``gacn`` reads the frames twice, keeping
+        only their luma, for stacks over 256 MiB as float32 or too large for
+        memory; ``"always"`` or ``"never"`` force the choice (``"never"``
+        holds the whole stack as float32).
     restore : str or None
         After fusion, deblur where no frame was sharp
         (:func:`allfocus.restore.fused.restore_fused`): ``"learned"`` (the
@@ -71,11 +78,8 @@ class FuseConfig:
             )
         if self.transforms is not None and self.align == "none":
             raise ConfigError("transforms were given but align is 'none'; drop one of them")
-        if self.streaming == "always":
-            from allfocus.fusion.streaming import STREAMING_METHODS
-
-            if self.method not in STREAMING_METHODS:
-                raise ConfigError(
-                    f"method {self.method!r} needs the whole stack in memory; streaming "
-                    f"supports {', '.join(STREAMING_METHODS)}"
-                )
+        if self.streaming == "always" and self.method not in STREAMED_METHODS:
+            raise ConfigError(
+                f"method {self.method!r} needs the whole stack in memory; streaming "
+                f"supports {', '.join(STREAMED_METHODS)}"
+            )

@@ -256,7 +256,7 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
     message; the frame headers tell the size before anything is decoded.
     """
     from allfocus._core.errors import InputError
-    from allfocus.fusion.streaming import STREAMING_METHODS
+    from allfocus.pipeline.config import STREAMED_METHODS
 
     num, shape, floats = _stack_size(frame_paths)
     need = int(_IN_MEMORY_FACTOR * floats)
@@ -264,7 +264,7 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
     if need <= have:
         return
     size = f"{num} frames of {shape[1]}x{shape[0]}"
-    if config.method not in STREAMING_METHODS:
+    if config.method not in STREAMED_METHODS:
         way = (
             f"method {config.method!r} needs every frame at once: use --method depthmap "
             "(or pyramid), which can fuse frame by frame"
@@ -283,8 +283,9 @@ def _check_fits_in_memory(config: FuseConfig, frame_paths: Sequence[Path]) -> No
 #: Largest stack (bytes as float32) that ``auto`` fuses with ``depthmap`` in
 #: memory, to un-mix occlusion rims and sharpen between focus planes; larger
 #: stacks stream, without those steps (they cost several times the fusion:
-#: 10 frames of 1.5 MP, 0.6 s without, 5.9 s with; docs/methods.md). Larger
-#: stacks fused in memory anyway (``gacn``, ``--no-streaming``) skip them too.
+#: 10 frames of 1.5 MP, 0.6 s without, 5.9 s with; docs/methods.md), and so
+#: does ``gacn``, reading the frames twice. Larger stacks fused in memory
+#: anyway (``--no-streaming``) skip them too.
 DETAIL_IN_MEMORY = 256 * 2**20
 
 
@@ -316,24 +317,31 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
     64 dB apart when rims are not un-mixed (docs/scaling.md). ``pyramid``
     streams only when the stack would not fit: frame by frame it has no
     consistency vote, which costs 0.3 dB at 10 frames (bench_fusion).
+    ``gacn`` reads the frames twice (:func:`allfocus.fusion.gacn.fuse_gacn_passes`)
+    when the stack is over :data:`DETAIL_IN_MEMORY`, where in memory it would
+    skip the defocus model as well (unless its options are set), or would not
+    fit.
     """
-    from allfocus.fusion.streaming import STREAMING_METHODS
+    from allfocus.pipeline.config import STREAMED_METHODS
 
     if config.streaming == "always":
         return True
-    if config.streaming == "never" or config.method not in STREAMING_METHODS:
+    if config.streaming == "never" or config.method not in STREAMED_METHODS:
         return False
     floats = _stack_size(frame_paths)[2]
     too_big = floats > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
-    if config.method == "depthmap":
-        from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+    if config.method not in ("depthmap", "gacn"):
+        return too_big
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
 
-        detail = any(config.params.get(option, True) for option in DEFOCUS_MODEL_OFF)
-        return too_big or not detail or floats > DETAIL_IN_MEMORY
-    return too_big
+    if config.method == "gacn":  # in memory unless the defocus model was asked for by name
+        asked = any(config.params.get(option, False) for option in DEFOCUS_MODEL_OFF)
+        return too_big or (floats > DETAIL_IN_MEMORY and not asked)
+    detail = any(config.params.get(option, True) for option in DEFOCUS_MODEL_OFF)
+    return too_big or not detail or floats > DETAIL_IN_MEMORY
 
 
-def _aligned_frames(stream: Any, plan: Any) -> Iterator[NDArray]:
+def _aligned_frames(stream: Iterable[NDArray], plan: Any) -> Iterator[NDArray]:
     """The kept frames of ``stream`` resampled by ``plan`` (in the stream's dtype)."""
     for k, frame in enumerate(stream):
         if k not in plan.dropped:
@@ -364,6 +372,71 @@ def _stream_plan(stream: Any, config: FuseConfig, progress: Progress) -> Any:
     return plan
 
 
+def _fuse_gacn_passes(
+    stream: Any,
+    first: Iterable[NDArray],
+    plan: Any,
+    reference: NDArray | None,
+    num: int,
+    config: FuseConfig,
+    progress: Progress,
+) -> FusionResult:
+    """``gacn`` of a frame stream: ``first`` for the network's pass, the files read again
+    (aligned and matched the same way) for the blend (:func:`fuse_gacn_passes`)."""
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
+    from allfocus.fusion.exposure import match_frames
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    color = stream.channel_axis is not None
+    _check_gacn_passes_fit(num, stream.shape)
+
+    unread = [first]
+
+    def read_frames() -> Iterable[NDArray]:
+        if unread:
+            return unread.pop()
+        frames: Iterable[NDArray] = (stream.read(k) for k in range(len(stream)))
+        if plan is not None:
+            frames = _aligned_frames(frames, plan)
+        if reference is not None:
+            frames = match_frames(frames, reference, color=color)
+        return frames
+
+    # The defocus model needs every frame at once (as in fuse_streaming).
+    params = {k: v for k, v in config.params.items() if k not in DEFOCUS_MODEL_OFF}
+    return fuse_gacn_passes(
+        read_frames,
+        num,
+        channel_axis=stream.channel_axis,
+        progress=lambda stage, d, t: progress("fuse", min(d, t - 1), t),  # n/n by the caller
+        **params,
+    )
+
+
+#: Peak memory of ``gacn`` read twice (:func:`fuse_gacn_passes`): bytes per
+#: pixel and frame (luma and scores) and per pixel (image, maps, a frame or
+#: two and the network's tiles). Measured: docs/scaling.md.
+_GACN_PASSES_PER_FRAME = 8
+_GACN_PASSES_PER_PIXEL = 64
+
+
+def _check_gacn_passes_fit(num: int, shape: tuple[int, ...]) -> None:
+    """Refuse, with a way out, a ``gacn`` stack whose luma and scores would not fit."""
+    from allfocus._core.errors import InputError
+
+    pixels = int(shape[0]) * int(shape[1])
+    need = pixels * (_GACN_PASSES_PER_FRAME * num + _GACN_PASSES_PER_PIXEL)
+    have = _memory_available()
+    if need > have:
+        raise InputError(
+            f"{num} frames of {shape[1]}x{shape[0]} need about {need / 2**30:.1f} GiB of "
+            f"memory for method 'gacn' (its luma and scores of every frame), and "
+            f"{have / 2**30:.1f} GiB are available; use --method depthmap, which fuses "
+            "frame by frame in memory that does not grow with the number of frames, "
+            "or fuse the stack in smaller parts"
+        )
+
+
 def _fuse_streaming_files(
     frame_paths: Sequence[Path],
     out_path: Path | None,
@@ -389,6 +462,7 @@ def _fuse_streaming_files(
             dropped = plan.dropped
             frames = _aligned_frames(stream, plan)
         n = len(stream) - len(dropped)
+        reference = None
         if config.exposure_match:
             progress("exposure", 0, 1)
             reference = stream.read(stream.reference)
@@ -396,13 +470,16 @@ def _fuse_streaming_files(
                 reference = plan.resample(reference, stream.reference)
             frames = match_frames(frames, reference, color=color)
             progress("exposure", 1, 1)
-        result = fuse_streaming(
-            frames,
-            method=config.method,
-            channel_axis=stream.channel_axis,
-            progress=lambda d: progress("fuse", min(d, n - 1), n),  # n/n once, below
-            **config.params,
-        )
+        if config.method == "gacn":
+            result = _fuse_gacn_passes(stream, frames, plan, reference, n, config, progress)
+        else:
+            result = fuse_streaming(
+                frames,
+                method=config.method,
+                channel_axis=stream.channel_axis,
+                progress=lambda d: progress("fuse", min(d, n - 1), n),  # n/n once, below
+                **config.params,
+            )
         progress("fuse", n, n)
         result = restore_result(
             result,
