@@ -49,6 +49,18 @@ def test_hard_and_soft_selection_agree_inside_regions(refine_radius):
     np.testing.assert_allclose(res.image[:, 16 + reach :], sharp[:, 16 + reach :], atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_argmax_frames_is_numpys_without_its_copy(dtype):
+    from allfocus.fusion._common import argmax_frames
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(6, 30, 40)).astype(dtype)  # many ties
+    index = argmax_frames(scores)
+    assert index.dtype == np.intp
+    np.testing.assert_array_equal(index, np.argmax(scores, axis=0))  # ties: the lower index
+    np.testing.assert_array_equal(argmax_frames(scores[:1]), np.zeros((30, 40)))
+
+
 def test_subframe_depth_refines_the_end_frames_inward_when_asked():
     from allfocus.fusion._common import subframe_depth
 

@@ -152,6 +152,18 @@ def test_tiled_matches_whole():
     assert (agree | ~clear).all()
 
 
+@pytest.mark.parametrize("tile", [512, 64])
+def test_decision_scores_of_uint16_luma_as_float16(tile):
+    # What fuse_gacn_passes holds for a large stack: luma over 65535, scores in half floats.
+    s = synthetic_stack((200, 180), 3, color=False, rng=4)
+    model = pretrained_gacn("gacn_v3")
+    exact = decision_scores(model, s.frames, tile=tile)
+    luma = np.rint(np.clip(s.frames, 0, 1) * 65535).astype(np.uint16)
+    half = decision_scores(model, luma, tile=tile, dtype=np.float16)
+    assert half.dtype == np.float16 and half.shape == exact.shape
+    np.testing.assert_allclose(half.astype(np.float32), exact, rtol=2e-3, atol=2e-2)
+
+
 def test_confidence_is_the_same_without_the_probability_maps():
     # The default refinement takes the winner's probability without the
     # softmax of every frame; the soft one computes them all.
@@ -356,6 +368,16 @@ def _u8(frames):
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
 
 
+def _assert_like_in_memory(passes, memory):
+    """Read twice keeps luma as uint16 and scores as float16: near-ties may flip."""
+    assert passes.image.shape == memory.image.shape
+    assert np.mean(np.abs(passes.image - memory.image) > 1 / 255) <= 1e-3
+    assert np.abs(passes.confidence - memory.confidence).max() <= 2e-3
+    off = np.abs(passes.depth - memory.depth)
+    assert np.mean(off > 0.51) <= 1e-3  # another frame
+    assert np.median(off) <= 1e-3
+
+
 @pytest.mark.parametrize("refine", ["depthmap", "none", "soft", "network"])
 def test_passes_equal_the_in_memory_fusion_without_the_defocus_model(refine):
     from allfocus.fusion.gacn import fuse_gacn_passes
@@ -370,8 +392,7 @@ def test_passes_equal_the_in_memory_fusion_without_the_defocus_model(refine):
 
     passes = fuse_gacn_passes(read_frames, 5, channel_axis=-1, refine=refine)
     assert len(reads) == 2
-    for name in ("image", "depth", "confidence"):
-        np.testing.assert_array_equal(getattr(passes, name), getattr(memory, name))
+    _assert_like_in_memory(passes, memory)
     # ... and the defocus model is what the in-memory default adds
     assert not np.array_equal(fuse(stack, method="gacn", channel_axis=-1).image, passes.image)
 
@@ -387,8 +408,48 @@ def test_passes_keep_the_layout_of_the_frames(layout):
         stack, stack_axis, frame_axis = np.moveaxis(stack, -1, 1), 1, 0
     memory = fuse(stack, method="gacn", channel_axis=stack_axis, **DEFOCUS_MODEL_OFF)
     passes = fuse_gacn_passes(lambda: iter(stack), 3, channel_axis=frame_axis)
-    assert passes.image.shape == memory.image.shape == stack.shape[1:]
-    np.testing.assert_array_equal(passes.image, memory.image)
+    assert passes.image.shape == stack.shape[1:]
+    _assert_like_in_memory(passes, memory)
+
+
+def test_passes_hold_luma_as_uint16_and_scores_as_float16(monkeypatch):
+    from allfocus.fusion import gacn
+
+    stack = synthetic_stack((64, 80), 3, color=False, rng=7).frames
+    before = stack.copy()
+    seen = {}
+    real = gacn._decide
+
+    def spy(model, luma, **kwargs):
+        seen["luma"], seen["dtype"] = luma, kwargs["dtype"]
+        return real(model, luma, **kwargs)
+
+    monkeypatch.setattr(gacn, "_decide", spy)
+    gacn.fuse_gacn_passes(lambda: iter(stack), 3)
+    assert seen["luma"].dtype == np.uint16 and seen["dtype"] == np.float16
+    expected = np.rint(np.clip(stack, 0, 1) * 65535)
+    np.testing.assert_array_equal(seen["luma"], expected)
+    np.testing.assert_array_equal(stack, before)  # grey frames are their own luma: not changed
+
+
+def test_passes_memory_per_frame():
+    # What each further frame costs read twice: uint16 luma and float16 scores
+    # (4 bytes), never a copy of either; numpy's own allocations, traced.
+    import tracemalloc
+
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    def peak(num):
+        stack = _u8(synthetic_stack((96, 128), num, rng=3).frames)
+        tracemalloc.start()
+        try:
+            fuse_gacn_passes(lambda: iter(stack), num, channel_axis=-1)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    per_frame = (peak(20) - peak(4)) / (16 * 96 * 128)
+    assert per_frame <= 4.0, f"{per_frame:.1f} bytes per pixel and frame"
 
 
 def test_passes_report_both_passes_and_the_network_tiles():
@@ -455,8 +516,8 @@ def test_files_of_a_large_stack_are_read_twice_by_gacn(synthetic_dir, monkeypatc
     assert calls == [1]
     memory = fuse_files(frames, None, config=FuseConfig(**base, streaming="never"))
     assert calls == [1]
-    # the in-memory path skips the defocus model over the limit too: same image
-    np.testing.assert_array_equal(twice.result.image, memory.result.image)
+    # the in-memory path skips the defocus model over the limit too: the same image
+    _assert_like_in_memory(twice.result, memory.result)
     fuse_events = [e for e in events if e[0] == "fuse"]
     assert fuse_events[-1] == ("fuse", 4, 4) and sum(d == t for _, d, t in fuse_events) == 1
     # aligned and exposure-matched the same way in both passes

@@ -110,9 +110,20 @@ def one_hot(index: NDArray[np.integer], num: int) -> NDArray[np.float32]:
     return (index[None] == np.arange(num)[:, None, None]).astype(FLOAT)
 
 
-def argmax_frames(scores: NDArray[np.float32]) -> NDArray[np.intp]:
-    """Per-pixel argmax over frames; ties go to the frame with the lower index."""
-    return np.argmax(scores, axis=0)
+def argmax_frames(scores: NDArray[np.floating]) -> NDArray[np.intp]:
+    """Per-pixel argmax over frames; ties go to the frame with the lower index.
+
+    Frame by frame: ``np.argmax(scores, axis=0)`` copies the whole (S, M, N)
+    array to bring the frame axis last, which for a large stack's scores is
+    the peak of the fusion.
+    """
+    best = np.array(scores[0], copy=True)
+    index = np.zeros(best.shape, dtype=np.intp)
+    for k in range(1, len(scores)):
+        better = scores[k] > best
+        index[better] = k
+        np.copyto(best, scores[k], where=better)
+    return index
 
 
 def subframe_depth(

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT
+from allfocus._core.validate import FLOAT, as_float_image
 from allfocus.filters.guided import _guided_grey
 from allfocus.focus.measures import FOCUS_MEASURES
 from allfocus.focus.measures import halo as _measure_halo
@@ -222,7 +222,7 @@ def fuse_depthmap(
 
 def blend_along_edges(
     frames: NDArray[np.float32] | Iterable[NDArray[np.float32]],
-    luma: NDArray[np.float32],
+    luma: NDArray,
     labels: NDArray[np.intp],
     radius: int,
     eps: float,
@@ -233,9 +233,10 @@ def blend_along_edges(
     selected luma), clipped at zero and normalised over the frames; the
     frames are summed one at a time, so no (S, M, N) weight array is held.
     ``frames`` may be any iterable of the frames (M, N[, C]), read one at a
-    time (``allfocus.fusion.gacn.fuse_gacn_passes``).
+    time, and ``luma`` (S, M, N) float32 in [0, 1] or uint16
+    (``allfocus.fusion.gacn.fuse_gacn_passes``).
     """
-    guide = select(luma, labels)
+    guide = as_float_image(select(luma, labels), name="luma")
     image: NDArray[np.float32] | None = None
     total = np.zeros(labels.shape, dtype=FLOAT)
     for k, frame in enumerate(frames):

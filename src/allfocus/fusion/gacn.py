@@ -26,6 +26,7 @@ from allfocus._core.types import FusionResult
 from allfocus._core.validate import FLOAT, as_float_image, luminance
 from allfocus.fusion import FUSION_METHODS
 from allfocus.fusion._common import (
+    argmax_frames,
     blend,
     check_int,
     check_positive,
@@ -94,7 +95,7 @@ def _softmax(scores: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def _top_probability(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     """``_softmax(scores).max(axis=0)``, one frame at a time: 1 / sum_k exp(s_k - max)."""
-    top = scores.max(axis=0)
+    top = scores.max(axis=0).astype(FLOAT, copy=False)
     total = np.zeros(top.shape, FLOAT)
     for level in scores:
         total += np.exp(level - top)
@@ -108,13 +109,16 @@ def octave_scores(
     scales: int = DEFAULT_SCALES,
     tile: int = 512,
     progress: Callable[[int, int], None] | None = None,
-) -> NDArray[np.float32]:
+    dtype: type = np.float32,
+) -> NDArray:
     """The network's scores (S, M, N) of a grey stack, averaged over ``scales`` octaves.
 
     Octave ``s`` scores the stack shrunk ``2**s`` times (area averaging),
     brought back to full size (bilinear) before the mean of the logits;
     octaves under 32 px are skipped. ``model`` is a GACN from
-    :func:`allfocus.nn.infer.pretrained_gacn`; needs torch.
+    :func:`allfocus.nn.infer.pretrained_gacn`; needs torch. ``luma`` is
+    float32 in [0, 1] or uint16 (:func:`allfocus.nn.infer.float_luma`); the
+    scores are of ``dtype`` (float16 for a stack read twice).
 
     ``progress(done, total)`` counts the network passes of all octaves (a
     tile each, or one for an octave scored whole), and is called only when
@@ -138,20 +142,37 @@ def octave_scores(
             functools.partial(_report_from, progress, sum(counts[:i]), everything)
             for i in range(len(shapes))
         ]
-    total = infer.decision_scores(model, luma, tile=tile, progress=report[0])
+    total = infer.decision_scores(model, luma, tile=tile, progress=report[0], dtype=dtype)
     small = luma
     for (height, width), count, reporter in zip(shapes[1:], counts[1:], report[1:], strict=True):
+        # (uint16 luma stays uint16, and its scores take ``dtype``, in every octave)
         small = np.stack(
-            [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in small]
+            [
+                _like(
+                    cv2.resize(infer.float_luma(f), (width, height), interpolation=cv2.INTER_AREA),
+                    luma.dtype,
+                )
+                for f in small
+            ]
         )
-        coarse = infer.decision_scores(model, small, tile=tile, progress=reporter)
+        coarse = infer.decision_scores(model, small, tile=tile, progress=reporter, dtype=dtype)
         for k, level in enumerate(coarse):
-            total[k] += cv2.resize(level, (cols, rows), interpolation=cv2.INTER_LINEAR)
+            up = cv2.resize(
+                level.astype(FLOAT, copy=False), (cols, rows), interpolation=cv2.INTER_LINEAR
+            )
+            np.add(total[k], up, out=total[k], casting="unsafe")  # summed in float32
         if reporter is not None and count == 1:  # scored whole: one pass, not reported
             reporter(1, 1)
     if len(shapes) > 1:
         total /= len(shapes)
     return total
+
+
+def _like(grey: NDArray[np.float32], dtype: np.dtype) -> NDArray:
+    """Float grey in [0, 1] as ``dtype``: uint16 over 65535, else float32 as it is."""
+    if dtype == np.uint16:
+        return np.rint(np.clip(grey, 0.0, 1.0) * FLOAT(65535.0)).astype(np.uint16)
+    return grey
 
 
 def _report_from(
@@ -307,11 +328,12 @@ def _decide(
     scales: int,
     ends: bool,
     progress: Callable[[int, int], None] | None,
+    dtype: type = np.float32,
 ) -> tuple[NDArray[np.intp], NDArray[np.float32], NDArray[np.float32], NDArray | None]:
     """Labels, sub-frame depth, confidence and (for the soft refinements) probabilities."""
     num = luma.shape[0]
-    scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress)
-    labels = remove_small_regions(np.argmax(scores, axis=0), min_size=min_region)
+    scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress, dtype=dtype)
+    labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
     # between frames: on synthetic 10-frame stacks the median error is 0.19
     # frames against 0.24 from the probabilities. The defocus model needs the
@@ -366,12 +388,16 @@ def fuse_gacn_passes(
     """:func:`fuse_gacn` of a stack read twice, a frame at a time, without the defocus model.
 
     For stacks that do not fit in memory as float32 colour frames. The first
-    pass keeps every frame's luma (4 bytes a pixel), from which the network
-    decides; the second blends the frames, read again, into the image. Peak
-    memory is about 8 bytes per pixel and frame (luma and scores) plus a
-    few frames, against some 40 for colour frames in memory. The result is
-    that of ``fuse_gacn(stack, unmix_rims=False, sharpen_between=False)``
-    up to float rounding: the defocus model needs every frame at once.
+    pass keeps every frame's luma (uint16, 2 bytes a pixel), from which the
+    network decides (scores kept as float16); the second blends the frames,
+    read again, into the image. Peak memory is about 4 bytes per pixel and
+    frame plus a fixed part (the network's tile, full-size maps, a frame or
+    two), against some 40 per pixel and frame for colour frames in memory.
+    The result is that of ``fuse_gacn(stack, unmix_rims=False,
+    sharpen_between=False)`` up to the rounding of luma and scores: near-ties
+    between frames (about one pixel in 10,000) may go the other way, and the
+    sub-frame depth may move by up to half a frame where the scores barely
+    peak (texture-less areas). The defocus model needs every frame at once.
 
     Parameters
     ----------
@@ -410,11 +436,13 @@ def fuse_gacn_passes(
     report = progress or (lambda stage, done, total: None)
     color = channel_axis is not None
     model = _load_model(weights, num)
-    luma: NDArray[np.float32] | None = None
+    # Luma as uint16 (exact for 8- and 16-bit frames) and scores as float16:
+    # 4 bytes per pixel and frame instead of 8.
+    luma: NDArray[np.uint16] | None = None
     for k, frame in enumerate(_float_frames(read_frames(), channel_axis, num)):
         if luma is None:
-            luma = np.empty((num, *frame.shape[:2]), dtype=FLOAT)
-        luma[k] = luminance(frame, color=color)
+            luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
+        luma[k] = _like(luminance(frame, color=color), np.uint16)
         report("luma", k + 1, num)
     assert luma is not None  # _float_frames gave num >= 2 frames
     labels, depth, confidence, probs = _decide(
@@ -426,6 +454,7 @@ def fuse_gacn_passes(
         scales=scales,
         ends=False,
         progress=lambda done, total: report("network", done, total),
+        dtype=np.float16,
     )
     frames = _float_frames(read_frames(), channel_axis, num, shape=luma.shape[1:], report=report)
     image = _combine(

@@ -148,9 +148,23 @@ def tile_count(
     return math.ceil(rows / side) * math.ceil(cols / side)
 
 
-def _run(model: GACN, luma: NDArray[np.float32], device: str) -> NDArray[np.float32]:
+def float_luma(luma: NDArray) -> NDArray[np.float32]:
+    """Grey frames as float32 in [0, 1]: float32 as they are, uint16 over 65535.
+
+    :func:`allfocus.fusion.gacn.fuse_gacn_passes` keeps a large stack's luma
+    as uint16 (2 bytes a pixel, exact for 8- and 16-bit images) and converts
+    it a tile or a frame at a time.
+    """
+    if luma.dtype == np.uint16:
+        out = luma.astype(np.float32)
+        out /= np.float32(65535.0)
+        return out
+    return np.ascontiguousarray(luma, dtype=np.float32)
+
+
+def _run(model: GACN, luma: NDArray, device: str) -> NDArray[np.float32]:
     with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
+        x = torch.from_numpy(float_luma(luma))[None].to(device)
         return model.scores_frame_by_frame(x)[0].cpu().numpy()
 
 
@@ -162,14 +176,15 @@ def decision_scores(
     halo: int | None = None,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
-) -> NDArray[np.float32]:
+    dtype: type = np.float32,
+) -> NDArray:
     """Per-frame decision scores (logits over frames) of a grey stack.
 
     Parameters
     ----------
     model : GACN
-    luma : (S, M, N) ndarray of float32
-        Grey frames in [0, 1].
+    luma : (S, M, N) ndarray of float32 or uint16
+        Grey frames in [0, 1] (uint16: over 65535, see :func:`float_luma`).
     tile : int
         Largest tile side; images up to ``tile + 2 * halo`` are processed whole.
     halo : int, optional
@@ -178,10 +193,12 @@ def decision_scores(
         Torch device.
     progress : callable, optional
         ``progress(done, total)`` after each tile, when the image is tiled.
+    dtype : numpy dtype
+        Of the result: float16 halves what a large stack's scores hold.
 
     Returns
     -------
-    (S, M, N) ndarray of float32
+    (S, M, N) ndarray of ``dtype``
         Tiled and whole-image results agree up to float rounding wherever the
         halo covers the receptive field, except that the channel
         squeeze-excitation pools over each tile: on the 32-frame keyboard
@@ -192,8 +209,8 @@ def decision_scores(
     halo = model.receptive_radius if halo is None else int(halo)
     side = tile_size(num, tile, model)
     if tile_count(model, num, rows, cols, tile=tile, halo=halo) == 1:
-        return _run(model, luma, device)
-    out = np.empty(luma.shape, dtype=np.float32)
+        return _run(model, luma, device).astype(dtype, copy=False)
+    out = np.empty(luma.shape, dtype=dtype)
     starts = [(y, x) for y in range(0, rows, side) for x in range(0, cols, side)]
     for done, (y, x) in enumerate(starts, 1):
         y0, x0 = max(0, y - halo), max(0, x - halo)
@@ -212,7 +229,7 @@ def boundary_weights(
     """The network's boundary guided filter applied to decision weights (S, M, N)."""
     with torch.inference_mode():
         w = torch.from_numpy(np.ascontiguousarray(initial))[None].to(device)
-        x = torch.from_numpy(np.ascontiguousarray(luma))[None].to(device)
+        x = torch.from_numpy(float_luma(luma))[None].to(device)
         return model.refine(w, x)[0].cpu().numpy()
 
 

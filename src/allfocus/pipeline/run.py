@@ -414,10 +414,11 @@ def _fuse_gacn_passes(
 
 
 #: Peak memory of ``gacn`` read twice (:func:`fuse_gacn_passes`): bytes per
-#: pixel and frame (luma and scores) and per pixel (image, maps, a frame or
-#: two and the network's tiles). Measured: docs/scaling.md.
-_GACN_PASSES_PER_FRAME = 8
-_GACN_PASSES_PER_PIXEL = 64
+#: pixel and frame (uint16 luma, float16 scores) and per pixel (image, maps,
+#: a frame or two). Measured (docs/scaling.md): 3.4 per pixel and frame, and
+#: 1.5 GB for 10 frames of 6 MP, the network's tiles and the imports included.
+_GACN_PASSES_PER_FRAME = 4
+_GACN_PASSES_PER_PIXEL = 128
 
 
 def _check_gacn_passes_fit(num: int, shape: tuple[int, ...]) -> None:
