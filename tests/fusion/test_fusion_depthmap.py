@@ -49,6 +49,38 @@ def test_hard_and_soft_selection_agree_inside_regions(refine_radius):
     np.testing.assert_allclose(res.image[:, 16 + reach :], sharp[:, 16 + reach :], atol=1e-5)
 
 
+@pytest.mark.parametrize("color", [False, True])
+@pytest.mark.parametrize("radius", [1, 4])
+def test_blend_along_edges_is_the_whole_image_guided_filter(color, radius):
+    # Each frame is filtered only in a window around its pixels: the same weights.
+    from allfocus.filters.guided import _guided_grey
+    from allfocus.fusion.depthmap import blend_along_edges
+
+    rng = np.random.default_rng(1)
+    num, shape = 4, (90, 110)
+    frames = rng.random((num, *shape, 3) if color else (num, *shape), dtype=np.float32)
+    luma = frames.mean(axis=-1) if color else frames
+    labels = np.zeros(shape, dtype=np.intp)
+    labels[10:30, 20:45] = 1  # a small region inside
+    labels[60:, 80:] = 2  # one at the corner
+    # (frame 3 wins nowhere)
+    guide = np.take_along_axis(luma, labels[None], axis=0)[0]
+    weights = [
+        np.maximum(_guided_grey((labels == k).astype(np.float32), guide, radius, 1e-2), 0)
+        for k in range(num)
+    ]
+    expected = sum(f * (w[..., None] if color else w) for f, w in zip(frames, weights, strict=True))
+    total = np.maximum(sum(weights), 1e-6)
+    expected /= total[..., None] if color else total
+    got = blend_along_edges(frames, luma, labels, radius, 1e-2)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(
+        got,
+        np.take_along_axis(frames, (labels[None, ..., None] if color else labels[None]), axis=0)[0],
+        atol=1e-3,
+    )
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_argmax_frames_is_numpys_without_its_copy(dtype):
     from allfocus.fusion._common import argmax_frames
