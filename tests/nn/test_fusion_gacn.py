@@ -430,6 +430,10 @@ def test_passes_hold_luma_as_uint16_and_scores_as_float16(monkeypatch):
     expected = np.rint(np.clip(stack, 0, 1) * 65535)
     np.testing.assert_array_equal(seen["luma"], expected)
     np.testing.assert_array_equal(stack, before)  # grey frames are their own luma: not changed
+    # 16-bit frames keep every level
+    deep = np.rint(stack * 65535).astype(np.uint16)
+    gacn.fuse_gacn_passes(lambda: iter(deep), 3)
+    np.testing.assert_array_equal(seen["luma"], deep)
 
 
 def test_passes_memory_per_frame():
