@@ -444,6 +444,7 @@ def fuse_gacn_passes(
             luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
         luma[k] = _like(luminance(frame, color=color), np.uint16)
         report("luma", k + 1, num)
+    del frame  # the last one: a float32 frame held through the network pass otherwise
     assert luma is not None  # _float_frames gave num >= 2 frames
     labels, depth, confidence, probs = _decide(
         model,
