@@ -31,7 +31,8 @@ def test_fuse_folder_writes_image_and_depth(synthetic_dir, tmp_path, capsys):
     d = tifffile.imread(depth)
     assert d.dtype == np.float32 and d.shape == (96, 128)
     assert 0 <= d.min() and d.max() <= 3
-    assert "wrote" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "wrote" in err and "in memory)" in err  # how it was fused
 
 
 def test_fuse_glob_and_methods_listing(synthetic_dir, tmp_path, capsys):

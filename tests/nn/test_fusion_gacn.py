@@ -518,8 +518,10 @@ def test_files_of_a_large_stack_are_read_twice_by_gacn(synthetic_dir, monkeypatc
         frames, None, config=FuseConfig(**base), progress=lambda *e: events.append(e)
     )
     assert calls == [1]
+    assert twice.how == "read twice, without the defocus model"
     memory = fuse_files(frames, None, config=FuseConfig(**base, streaming="never"))
     assert calls == [1]
+    assert memory.how == "in memory, without the defocus model"
     # the in-memory path skips the defocus model over the limit too: the same image
     _assert_like_in_memory(twice.result, memory.result)
     fuse_events = [e for e in events if e[0] == "fuse"]

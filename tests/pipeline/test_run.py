@@ -272,3 +272,26 @@ def test_in_memory_stacks_over_the_detail_limit_skip_the_defocus_model(
     forced = FuseConfig(method=method, align="none", params={"unmix_rims": True})
     if method == "depthmap":
         assert run._detail_params(forced, frames).params["unmix_rims"] is True
+
+
+def test_the_report_says_how_the_stack_was_fused(synthetic_dir, monkeypatch):
+    from allfocus.pipeline import run
+
+    frames = [str(synthetic_dir / "frame_*.png")]
+    base = {"align": "none", "exposure_match": False}
+
+    def how(**options):
+        return fuse_files(frames, None, config=FuseConfig(**base, **options)).how
+
+    plain = {"unmix_rims": False, "sharpen_between": False}
+    assert how() == "in memory"
+    assert how(method="pyramid", streaming="always") == "frame by frame"
+    monkeypatch.setattr(run, "DETAIL_IN_MEMORY", 1)  # over it the size leaves the model out
+    assert how() == "frame by frame, without the defocus model"
+    assert how(params=plain) == "frame by frame"  # the caller's choice: nothing to say
+    assert how(streaming="never") == "in memory, without the defocus model"
+    assert how(streaming="never", params=plain) == "in memory"
+    assert how(streaming="never", params={"unmix_rims": True, "sharpen_between": True}) == (
+        "in memory"
+    )
+    assert how(method="pyramid", streaming="never") == "in memory"

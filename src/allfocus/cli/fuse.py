@@ -55,8 +55,8 @@ def fuse(
         typer.Option(
             help="Read frames one at a time (memory independent of the frame count). "
             "Default: automatic: on for depthmap stacks over 256 MiB as float32 (below, "
-            "they are fused in memory for --defocus-model), and for pyramid when the stack "
-            "would not fit in memory."
+            "they are fused in memory for --defocus-model), for pyramid when the stack "
+            "would not fit in memory; gacn over 256 MiB reads the stack twice."
         ),
     ] = None,
     defocus_model: DefocusModelFlag = True,
@@ -104,7 +104,7 @@ def fuse(
             console.print(f"[yellow]dropped[/] {name}: {why}")
         console.print(
             f"fused {len(result.frames)} frames with {method} "
-            f"(alignment: {result.align_model}) in {result.seconds:.1f} s"
+            f"(alignment: {result.align_model}; {result.how}) in {result.seconds:.1f} s"
         )
         console.print(f"wrote {result.output}")
         if result.depth_map is not None:

@@ -37,6 +37,10 @@ class FuseReport:
     dropped: dict[str, str] = field(default_factory=dict)
     align_model: str = "none"
     seconds: float = 0.0
+    #: How the stack was fused: ``"in memory"``, ``"frame by frame"`` or
+    #: ``"read twice"`` (gacn), with ``", without the defocus model"`` where
+    #: the method has one and the size of the stack, not the caller, left it out.
+    how: str = "in memory"
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -514,7 +518,28 @@ def _fuse_streaming_files(
         dropped={names[i]: why for i, why in dropped.items()},
         align_model="none" if plan is None else plan.model,
         seconds=time.perf_counter() - start,
+        how=("read twice" if config.method == "gacn" else "frame by frame")
+        + _without_model(config, streamed=True),
     )
+
+
+def _without_model(config: FuseConfig, *, streamed: bool) -> str:
+    """``", without the defocus model"`` where ``config``'s method has one that the
+    size of the stack, not the caller, left out; else ``""``.
+
+    Fused frame by frame or read twice the model never runs; in memory
+    (``config`` as the caller gave it) it is left out only where the caller
+    did not set its options.
+    """
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
+
+    if config.method not in DEFOCUS_MODEL_METHODS:
+        return ""
+    if streamed:
+        chosen = all(config.params.get(option) is False for option in DEFOCUS_MODEL_OFF)
+    else:
+        chosen = all(option in config.params for option in DEFOCUS_MODEL_OFF)
+    return "" if chosen else ", without the defocus model"
 
 
 def fuse_files(
@@ -576,6 +601,7 @@ def fuse_files(
             start=start,
         )
     _check_fits_in_memory(config, frame_paths)
+    asked = config
     config = _detail_params(config, frame_paths)
     progress("read", 0, 1)
     data = io.read_stack(frame_paths)
@@ -609,6 +635,7 @@ def fuse_files(
         dropped={data.names[i]: why for i, why in dropped.items()},
         align_model=model,
         seconds=time.perf_counter() - start,
+        how="in memory" + ("" if config is asked else _without_model(asked, streamed=False)),
     )
 
 
