@@ -116,6 +116,7 @@ def test_fuse_job_matches_fuse_files(client, web_stack, tmp_path, wait_job):
     assert job["error"] is None
     assert job["method"] == "pyramid"
     assert job["info"]["frames"] == [p.name for p in web_stack]
+    assert job["info"]["how"] == "in memory"
     assert (job["info"]["width"], job["info"]["height"]) == (128, 96)
     assert 0 < job["expires_in"] <= 3600
 

@@ -177,6 +177,7 @@ def run_fuse(
         "frames": [_display(n, names) for n in fused.frames],
         "dropped": {_display(n, names): why for n, why in fused.dropped.items()},
         "align_model": fused.align_model,
+        "how": fused.how,
         "restore": None if restore is None else restore_method(restore),
         "seconds": round(fused.seconds, 2),
         "width": int(result.image.shape[1]),

@@ -374,6 +374,7 @@
       fused ? `Fused ${frames.length} frames with ${job.method}` : `Sharpened with ${job.method}`,
     ];
     if (fused) parts.push(`alignment: ${info.align_model}`);
+    if (fused && info.how && info.how !== "in memory") parts.push(info.how);
     if (fused && info.restore) parts.push(`deblurred (${info.restore})`);
     parts.push(`${info.width} × ${info.height} px`, `${info.seconds} s`);
     $("result-info").textContent = parts.join(" · ");
