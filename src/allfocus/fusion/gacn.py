@@ -436,7 +436,7 @@ def fuse_gacn_passes(
     report = progress or (lambda stage, done, total: None)
     color = channel_axis is not None
     model = _load_model(weights, num)
-    # Luma as uint16 (exact for 8- and 16-bit frames) and scores as float16:
+    # Luma as uint16 (exact for 8- and 16-bit grey frames) and scores as float16:
     # 4 bytes per pixel and frame instead of 8.
     luma: NDArray[np.uint16] | None = None
     for k, frame in enumerate(_float_frames(read_frames(), channel_axis, num)):

@@ -152,7 +152,7 @@ def float_luma(luma: NDArray) -> NDArray[np.float32]:
     """Grey frames as float32 in [0, 1]: float32 as they are, uint16 over 65535.
 
     :func:`allfocus.fusion.gacn.fuse_gacn_passes` keeps a large stack's luma
-    as uint16 (2 bytes a pixel, exact for 8- and 16-bit images) and converts
+    as uint16 (2 bytes a pixel, exact for 8- and 16-bit grey images) and converts
     it a tile or a frame at a time.
     """
     if luma.dtype == np.uint16:
