@@ -43,19 +43,37 @@ def box_mean(image: NDArray[np.float32], radius: int) -> NDArray[np.float32]:
     return cv2.boxFilter(image, -1, (size, size), normalize=True, borderType=_BORDER)
 
 
-def _guided_grey(
-    src: NDArray[np.float32], guide: NDArray[np.float32], radius: int, eps: float
-) -> NDArray[np.float32]:
-    """Guided filter of ``src`` (M, N[, K]) by the grey guide (M, N); no checks."""
+def guide_statistics(
+    guide: NDArray[np.float32], radius: int, eps: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Box mean of a grey guide and its variance plus ``eps``: what every
+    source filtered by the same guide shares (see :func:`_guided_grey`)."""
     mean_i = box_mean(guide, radius)
-    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    denom = box_mean(guide * guide, radius) - mean_i * mean_i
+    np.maximum(denom, 0.0, out=denom)
+    denom += FLOAT(eps)
+    return mean_i, denom
+
+
+def _guided_grey(
+    src: NDArray[np.float32],
+    guide: NDArray[np.float32],
+    radius: int,
+    eps: float,
+    stats: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
+) -> NDArray[np.float32]:
+    """Guided filter of ``src`` (M, N[, K]) by the grey guide (M, N); no checks.
+
+    ``stats``: the guide's :func:`guide_statistics`, when several sources share it.
+    """
+    mean_i, denom = guide_statistics(guide, radius, eps) if stats is None else stats
     if src.ndim == 3:
-        mean_i, var_i, guide_b = mean_i[..., None], var_i[..., None], guide[..., None]
+        mean_i, denom, guide_b = mean_i[..., None], denom[..., None], guide[..., None]
     else:
         guide_b = guide
     mean_p = box_mean(src, radius)
     cov_ip = box_mean(src * guide_b, radius) - mean_i * mean_p
-    a = cov_ip / (np.maximum(var_i, 0.0) + FLOAT(eps))
+    a = cov_ip / denom
     b = mean_p - a * mean_i
     return box_mean(a, radius) * guide_b + box_mean(b, radius)
 

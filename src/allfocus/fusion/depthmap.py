@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 
 from allfocus._core.types import FusionResult
 from allfocus._core.validate import FLOAT, as_float_image
-from allfocus.filters.guided import box_mean
+from allfocus.filters.guided import _guided_grey, guide_statistics
 from allfocus.focus.measures import FOCUS_MEASURES
 from allfocus.focus.measures import halo as _measure_halo
 from allfocus.fusion import FUSION_METHODS
@@ -238,10 +238,7 @@ def blend_along_edges(
     """
     guide = as_float_image(select(luma, labels), name="luma")
     # The guide's statistics are the same for every frame: computed once.
-    mean_i = box_mean(guide, radius)
-    denom = box_mean(guide * guide, radius) - mean_i * mean_i
-    np.maximum(denom, 0.0, out=denom)
-    denom += FLOAT(eps)
+    mean_i, denom = guide_statistics(guide, radius, eps)
     # A frame's weight is zero beyond 2 * radius of its pixels, so each is
     # filtered and added only in a window around them.
     margin = 3 * int(radius)
@@ -260,7 +257,9 @@ def blend_along_edges(
             slice(max(0, y - margin), min(rows, y + h + margin)),
             slice(max(0, x - margin), min(cols, x + w + margin)),
         )
-        weight = _guided_indicator(mask[win], guide[win], mean_i[win], denom[win], radius)
+        weight = _guided_grey(
+            mask[win].astype(FLOAT), guide[win], radius, eps, stats=(mean_i[win], denom[win])
+        )
         np.maximum(weight, 0.0, out=weight)
         image[win] += frame[win] * (weight[..., None] if color else weight)
         total[win] += weight
@@ -269,23 +268,6 @@ def blend_along_edges(
     floor = np.maximum(total, FLOAT(1e-6))
     image /= floor[..., None] if image.ndim == 3 else floor
     return image
-
-
-def _guided_indicator(
-    mask: NDArray[np.bool_],
-    guide: NDArray[np.float32],
-    mean_i: NDArray[np.float32],
-    denom: NDArray[np.float32],
-    radius: int,
-) -> NDArray[np.float32]:
-    """The guided filter of an indicator (``filters.guided._guided_grey``), the
-    guide's box mean and variance + eps given."""
-    src = mask.astype(FLOAT)
-    mean_p = box_mean(src, radius)
-    cov_ip = box_mean(src * guide, radius) - mean_i * mean_p
-    a = cov_ip / denom
-    b = mean_p - a * mean_i
-    return box_mean(a, radius) * guide + box_mean(b, radius)
 
 
 def restore_detail(
