@@ -110,3 +110,17 @@ def test_bad_shapes(images):
 
 def test_halo():
     assert halo(radius=7) == 14
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_shared_guide_statistics_give_the_same_filter(channels):
+    from allfocus.filters.guided import _guided_grey, guide_statistics
+
+    rng = np.random.default_rng(5)
+    guide = rng.random((40, 50), dtype=np.float32)
+    src = rng.random((40, 50) if channels is None else (40, 50, channels), dtype=np.float32)
+    stats = guide_statistics(guide, 3, 1e-2)
+    np.testing.assert_array_equal(
+        _guided_grey(src, guide, 3, 1e-2, stats=stats), _guided_grey(src, guide, 3, 1e-2)
+    )
+    assert (stats[1] >= 1e-2).all()  # variance (never negative) plus eps
