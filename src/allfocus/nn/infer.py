@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from allfocus._core.errors import ConfigError
+from allfocus._core.validate import as_float_image
 from allfocus.nn.archs.deblur import DeblurNet
 from allfocus.nn.archs.gacn import GACN
 from allfocus.nn.models import create_model
@@ -149,17 +150,14 @@ def tile_count(
 
 
 def float_luma(luma: NDArray) -> NDArray[np.float32]:
-    """Grey frames as float32 in [0, 1]: float32 as they are, uint16 over 65535.
+    """Grey frames as float32 in [0, 1], contiguous: float32 as they are, uint16 over
+    65535 (:func:`allfocus._core.validate.as_float_image`).
 
     :func:`allfocus.fusion.gacn.fuse_gacn_passes` keeps a large stack's luma
     as uint16 (2 bytes a pixel, exact for 8- and 16-bit grey images) and converts
     it a tile or a frame at a time.
     """
-    if luma.dtype == np.uint16:
-        out = luma.astype(np.float32)
-        out /= np.float32(65535.0)
-        return out
-    return np.ascontiguousarray(luma, dtype=np.float32)
+    return np.ascontiguousarray(as_float_image(luma, name="luma"))
 
 
 def _run(model: GACN, luma: NDArray, device: str) -> NDArray[np.float32]:
