@@ -296,11 +296,14 @@ DETAIL_IN_MEMORY = 256 * 2**20
 def _detail_params(config: FuseConfig, frame_paths: Sequence[Path]) -> FuseConfig:
     """``config`` with the defocus model off for stacks over :data:`DETAIL_IN_MEMORY`.
 
-    Options the caller set explicitly are kept.
+    Options the caller set explicitly are kept; where the caller set them all,
+    ``config`` itself is returned (so a new config means the size turned some off).
     """
     from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
 
     if config.method not in DEFOCUS_MODEL_METHODS:
+        return config
+    if all(option in config.params for option in DEFOCUS_MODEL_OFF):
         return config
     if _stack_size(frame_paths)[2] <= DETAIL_IN_MEMORY:
         return config
@@ -334,15 +337,30 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
         return False
     floats = _stack_size(frame_paths)[2]
     too_big = floats > _memory_bytes() // 4 or _IN_MEMORY_FACTOR * floats > _memory_available()
-    if config.method not in ("depthmap", "gacn"):
+    from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
+
+    if config.method not in DEFOCUS_MODEL_METHODS:
         return too_big
-    from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
 
     if config.method == "gacn":  # in memory unless the defocus model was asked for by name
         asked = any(config.params.get(option, False) for option in DEFOCUS_MODEL_OFF)
         return too_big or (floats > DETAIL_IN_MEMORY and not asked)
     detail = any(config.params.get(option, True) for option in DEFOCUS_MODEL_OFF)
     return too_big or not detail or floats > DETAIL_IN_MEMORY
+
+
+def _prepared_frames(
+    frames: Iterable[NDArray], plan: Any, reference: NDArray | None, *, color: bool
+) -> Iterable[NDArray]:
+    """A stream's ``frames``, in order, aligned by ``plan`` and matched in exposure to
+    ``reference`` where given, lazily."""
+    from allfocus.fusion.exposure import match_frames
+
+    if plan is not None:
+        frames = _aligned_frames(frames, plan)
+    if reference is not None:
+        frames = match_frames(frames, reference, color=color)
+    return frames
 
 
 def _aligned_frames(stream: Iterable[NDArray], plan: Any) -> Iterator[NDArray]:
@@ -388,10 +406,8 @@ def _fuse_gacn_passes(
     """``gacn`` of a frame stream: ``first`` for the network's pass, the files read again
     (aligned and matched the same way) for the blend (:func:`fuse_gacn_passes`)."""
     from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
-    from allfocus.fusion.exposure import match_frames
     from allfocus.fusion.gacn import fuse_gacn_passes
 
-    color = stream.channel_axis is not None
     _check_gacn_passes_fit(num, stream.shape)
 
     unread = [first]
@@ -399,12 +415,8 @@ def _fuse_gacn_passes(
     def read_frames() -> Iterable[NDArray]:
         if unread:
             return unread.pop()
-        frames: Iterable[NDArray] = (stream.read(k) for k in range(len(stream)))
-        if plan is not None:
-            frames = _aligned_frames(frames, plan)
-        if reference is not None:
-            frames = match_frames(frames, reference, color=color)
-        return frames
+        frames = (stream.read(k) for k in range(len(stream)))
+        return _prepared_frames(frames, plan, reference, color=stream.channel_axis is not None)
 
     # The defocus model needs every frame at once (as in fuse_streaming).
     params = {k: v for k, v in config.params.items() if k not in DEFOCUS_MODEL_OFF}
@@ -454,18 +466,13 @@ def _fuse_streaming_files(
 ) -> FuseReport:
     """The frame-by-frame branch of :func:`fuse_files` (memory independent of N)."""
     from allfocus import io
-    from allfocus.fusion.exposure import match_frames
     from allfocus.fusion.streaming import fuse_streaming
 
     with io.iter_frames(frame_paths) as stream:
         progress("read", 1, 1)
         color = stream.channel_axis is not None
         plan = _stream_plan(stream, config, progress)
-        frames: Iterable[NDArray] = stream
-        dropped: dict[int, str] = {}
-        if plan is not None:
-            dropped = plan.dropped
-            frames = _aligned_frames(stream, plan)
+        dropped: dict[int, str] = {} if plan is None else plan.dropped
         n = len(stream) - len(dropped)
         reference = None
         if config.exposure_match:
@@ -473,8 +480,8 @@ def _fuse_streaming_files(
             reference = stream.read(stream.reference)
             if plan is not None:
                 reference = plan.resample(reference, stream.reference)
-            frames = match_frames(frames, reference, color=color)
             progress("exposure", 1, 1)
+        frames = _prepared_frames(stream, plan, reference, color=color)
         if config.method == "gacn":
             result = _fuse_gacn_passes(stream, frames, plan, reference, n, config, progress)
         else:
@@ -519,27 +526,20 @@ def _fuse_streaming_files(
         align_model="none" if plan is None else plan.model,
         seconds=time.perf_counter() - start,
         how=("read twice" if config.method == "gacn" else "frame by frame")
-        + _without_model(config, streamed=True),
+        + _without_model(config),
     )
 
 
-def _without_model(config: FuseConfig, *, streamed: bool) -> str:
-    """``", without the defocus model"`` where ``config``'s method has one that the
-    size of the stack, not the caller, left out; else ``""``.
-
-    Fused frame by frame or read twice the model never runs; in memory
-    (``config`` as the caller gave it) it is left out only where the caller
-    did not set its options.
-    """
+def _without_model(config: FuseConfig) -> str:
+    """``", without the defocus model"`` where ``config``'s method has one and the
+    caller did not turn it off: fused frame by frame or read twice, it never runs."""
     from allfocus.fusion.depthmap import DEFOCUS_MODEL_METHODS, DEFOCUS_MODEL_OFF
 
     if config.method not in DEFOCUS_MODEL_METHODS:
         return ""
-    if streamed:
-        chosen = all(config.params.get(option) is False for option in DEFOCUS_MODEL_OFF)
-    else:
-        chosen = all(option in config.params for option in DEFOCUS_MODEL_OFF)
-    return "" if chosen else ", without the defocus model"
+    if all(config.params.get(option) is False for option in DEFOCUS_MODEL_OFF):
+        return ""
+    return ", without the defocus model"
 
 
 def fuse_files(
@@ -635,7 +635,8 @@ def fuse_files(
         dropped={data.names[i]: why for i, why in dropped.items()},
         align_model=model,
         seconds=time.perf_counter() - start,
-        how="in memory" + ("" if config is asked else _without_model(asked, streamed=False)),
+        # (a config other than the caller's: the size turned options of the model off)
+        how="in memory" + ("" if config is asked else ", without the defocus model"),
     )
 
 
