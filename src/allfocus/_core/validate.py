@@ -13,7 +13,7 @@ halves the memory of float64 and its 24-bit mantissa is ample for 16-bit data.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from allfocus._core.errors import InputError
 
@@ -59,6 +59,51 @@ def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32
             )
         return out
     raise InputError(f"{name} has dtype {arr.dtype}; expected an integer or floating image")
+
+
+def to_dtype(image: NDArray, dtype: DTypeLike) -> NDArray:
+    """Convert an image to ``uint8``, ``uint16`` or ``float32`` for writing.
+
+    Parameters
+    ----------
+    image : ndarray
+        Floating-point values in [0, 1], or integers scaled by their dtype's
+        range (as :func:`allfocus._core.validate.as_float_image` reads them).
+    dtype : dtype
+        ``uint8``, ``uint16`` or ``float32``.
+
+    Returns
+    -------
+    ndarray
+        ``image`` itself when it already has ``dtype``. Integer outputs are
+        rounded to nearest and clipped to the dtype range; ``float32`` output
+        is not clipped.
+
+    Raises
+    ------
+    InputError
+        If ``dtype`` is not one of the three, or ``image`` holds NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_dtype(np.array([0.0, 0.5, 1.2]), np.uint8)
+    array([  0, 128, 255], dtype=uint8)
+    """
+    dtype = np.dtype(dtype)
+    array = np.asarray(image)
+    if dtype not in (np.uint8, np.uint16, np.float32):
+        raise InputError(f"dtype must be uint8, uint16 or float32; got {dtype}")
+    if array.dtype == dtype:
+        return array
+    values = as_float_image(array, name="image")
+    if dtype == np.float32:
+        return values
+    top = dtype_range(dtype)
+    scaled = np.multiply(values, FLOAT(top), dtype=FLOAT)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, top, out=scaled)
+    return scaled.astype(dtype)
 
 
 def move_channels_last(array: NDArray, channel_axis: int | None, *, stack: bool) -> NDArray:

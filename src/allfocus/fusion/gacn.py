@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from allfocus._core.errors import ConfigError, InputError, missing_dependency
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT, as_float_image, luminance
+from allfocus._core.validate import FLOAT, as_float_image, luminance, to_dtype
 from allfocus.fusion import FUSION_METHODS
 from allfocus.fusion._common import (
     argmax_frames,
@@ -148,7 +148,7 @@ def octave_scores(
         # (uint16 luma stays uint16, and its scores take ``dtype``, in every octave)
         small = np.stack(
             [
-                _like(
+                to_dtype(
                     cv2.resize(infer.float_luma(f), (width, height), interpolation=cv2.INTER_AREA),
                     luma.dtype,
                 )
@@ -166,13 +166,6 @@ def octave_scores(
     if len(shapes) > 1:
         total /= len(shapes)
     return total
-
-
-def _like(grey: NDArray[np.float32], dtype: np.dtype) -> NDArray:
-    """Float grey in [0, 1] as ``dtype``: uint16 over 65535, else float32 as it is."""
-    if dtype == np.uint16:
-        return np.rint(np.clip(grey, 0.0, 1.0) * FLOAT(65535.0)).astype(np.uint16)
-    return grey
 
 
 def _report_from(
@@ -442,7 +435,7 @@ def fuse_gacn_passes(
     for k, frame in enumerate(_float_frames(read_frames(), channel_axis, num)):
         if luma is None:
             luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
-        luma[k] = _like(luminance(frame, color=color), np.uint16)
+        luma[k] = to_dtype(luminance(frame, color=color), np.uint16)
         report("luma", k + 1, num)
     del frame  # the last one: a float32 frame held through the network pass otherwise
     assert luma is not None  # _float_frames gave num >= 2 frames

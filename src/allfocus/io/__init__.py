@@ -14,6 +14,7 @@ cannot be written.
 
 from __future__ import annotations
 
+from allfocus._core.validate import to_dtype
 from allfocus.io._iter import FrameStream, iter_frames
 from allfocus.io._paths import IMAGE_EXTENSIONS, find_frames, natural_key
 from allfocus.io._read import MAX_PIXELS, ImageData, read_frames, read_image
@@ -22,7 +23,6 @@ from allfocus.io._write import (
     OUTPUT_FORMATS,
     check_output_path,
     output_dtype,
-    to_dtype,
     write_image,
 )
 
