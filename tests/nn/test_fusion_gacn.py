@@ -456,6 +456,41 @@ def test_passes_memory_per_frame():
     assert per_frame <= 4.0, f"{per_frame:.1f} bytes per pixel and frame"
 
 
+def test_passes_hold_no_frame_luma_through_the_second_read():
+    # The blend needs the guide alone (the selected luma): what the second
+    # pass holds does not grow with the frames (2 bytes per pixel and frame
+    # when every frame's luma stayed until the end).
+    import tracemalloc
+
+    from allfocus.fusion.gacn import fuse_gacn_passes
+
+    def blend_peak(num):
+        stack = _u8(synthetic_stack((96, 128), num, rng=3).frames)
+
+        def progress(stage, done, total):
+            if stage == "blend" and done == 1:
+                tracemalloc.reset_peak()  # the second pass from here on
+
+        tracemalloc.start()
+        try:
+            fuse_gacn_passes(lambda: iter(stack), num, channel_axis=-1, progress=progress)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    per_frame = (blend_peak(20) - blend_peak(4)) / (16 * 96 * 128)
+    assert per_frame <= 0.5, f"{per_frame:.2f} bytes per pixel and frame"
+
+
+def test_top_probability_is_the_softmax_maximum():
+    from allfocus.fusion.gacn import _softmax, _top_probability
+
+    scores = np.random.default_rng(0).normal(size=(5, 30, 40)).astype(np.float16)
+    np.testing.assert_allclose(
+        _top_probability(scores), _softmax(scores.astype(np.float32)).max(axis=0), rtol=1e-5
+    )
+
+
 def test_passes_report_both_passes_and_the_network_tiles():
     from allfocus.fusion.gacn import fuse_gacn_passes
 

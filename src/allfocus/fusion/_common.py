@@ -126,6 +126,11 @@ def argmax_frames(scores: NDArray[np.floating]) -> NDArray[np.intp]:
     return index
 
 
+# Pixels per strip of subframe_depth: small enough that its temporaries are a
+# few megabytes, large enough that the loop costs nothing.
+_STRIP_PIXELS = 1 << 18
+
+
 def subframe_depth(
     scores: NDArray[np.float32], index: NDArray[np.integer], *, ends: bool = False
 ) -> NDArray[np.float32]:
@@ -153,10 +158,24 @@ def subframe_depth(
         scores are not peaked).
     """
     num = scores.shape[0]
-    idx = index.astype(np.intp)
     if num < 3:
-        return idx.astype(FLOAT)
-    # (float32 and in place: on a 20-megapixel map each float64 temporary is 160 MB)
+        return index.astype(FLOAT)
+    # In strips of rows, float32 and in place: on a 20-megapixel map each
+    # float32 temporary of the whole map would be 80 MB, and there are nine.
+    depth = np.empty(index.shape, dtype=FLOAT)
+    step = max(1, _STRIP_PIXELS // max(1, int(np.prod(index.shape[1:]))))
+    for start in range(0, index.shape[0], step):
+        rows = slice(start, start + step)
+        depth[rows] = _parabola_depth(scores[:, rows], index[rows], ends=ends)
+    return depth
+
+
+def _parabola_depth(
+    scores: NDArray[np.floating], index: NDArray[np.integer], *, ends: bool
+) -> NDArray[np.float32]:
+    """:func:`subframe_depth` of a strip of rows, ``scores.shape[0] >= 3``."""
+    num = scores.shape[0]
+    idx = index.astype(np.intp)
     mid = np.clip(idx, 1, num - 2)
     f0 = np.take_along_axis(scores, (mid - 1)[None], axis=0)[0].astype(FLOAT, copy=False)
     f1 = np.take_along_axis(scores, mid[None], axis=0)[0].astype(FLOAT, copy=False)

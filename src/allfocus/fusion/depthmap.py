@@ -234,9 +234,13 @@ def blend_along_edges(
     frames are summed one at a time, so no (S, M, N) weight array is held.
     ``frames`` may be any iterable of the frames (M, N[, C]), read one at a
     time, and ``luma`` (S, M, N) float32 in [0, 1] or uint16
-    (``allfocus.fusion.gacn.fuse_gacn_passes``).
+    (``allfocus.fusion.gacn.fuse_gacn_passes``), or the guide itself (M, N):
+    the luma already selected by ``labels``, so that a caller reading the
+    frames a second time need not hold every frame's luma meanwhile.
     """
-    guide = as_float_image(select(luma, labels), name="luma")
+    selected = luma if luma.ndim == labels.ndim else select(luma, labels)
+    guide = as_float_image(selected, name="luma")
+    del selected
     # The guide's statistics are the same for every frame: computed once.
     mean_i, denom = guide_statistics(guide, radius, eps)
     # A frame's weight is zero beyond 2 * radius of its pixels, so each is
@@ -261,7 +265,14 @@ def blend_along_edges(
             mask[win].astype(FLOAT), guide[win], radius, eps, stats=(mean_i[win], denom[win])
         )
         np.maximum(weight, 0.0, out=weight)
-        image[win] += frame[win] * (weight[..., None] if color else weight)
+        # Channel by channel: a weighted copy of the whole window would be
+        # the largest temporary of the blend (12 bytes per pixel for colour).
+        target = image[win]
+        if color:
+            for c in range(frame.shape[2]):
+                target[..., c] += frame[win][..., c] * weight
+        else:
+            target += frame[win] * weight
         total[win] += weight
     if image is None:
         raise ValueError("blend_along_edges needs at least one frame")

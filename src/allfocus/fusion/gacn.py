@@ -32,6 +32,7 @@ from allfocus.fusion._common import (
     check_positive,
     finish,
     prepare,
+    select,
     select_each,
     subframe_depth,
 )
@@ -97,9 +98,12 @@ def _top_probability(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     """``_softmax(scores).max(axis=0)``, one frame at a time: 1 / sum_k exp(s_k - max)."""
     top = scores.max(axis=0).astype(FLOAT, copy=False)
     total = np.zeros(top.shape, FLOAT)
+    term = np.empty(top.shape, FLOAT)
     for level in scores:
-        total += np.exp(level - top)
-    return (1.0 / total).astype(FLOAT)
+        np.subtract(level, top, out=term)
+        total += np.exp(term, out=term)
+    del term
+    return np.divide(FLOAT(1.0), total, out=total)
 
 
 def octave_scores(
@@ -450,7 +454,12 @@ def fuse_gacn_passes(
         progress=lambda done, total: report("network", done, total),
         dtype=np.float16,
     )
-    frames = _float_frames(read_frames(), channel_axis, num, shape=luma.shape[1:], report=report)
+    shape = luma.shape[1:]
+    if refine in ("depthmap", "none"):
+        # From here these need at most the blend's guide, the selected luma:
+        # every frame's luma (2 bytes a pixel each) goes before the second read.
+        luma = select(luma, labels)
+    frames = _float_frames(read_frames(), channel_axis, num, shape=shape, report=report)
     image = _combine(
         frames, model, luma, labels, probs, refine=refine, radius=refine_radius, eps=refine_eps
     )
