@@ -221,7 +221,7 @@ def fuse_depthmap(
 
 
 def blend_along_edges(
-    frames: NDArray[np.float32] | Iterable[NDArray[np.float32]],
+    frames: NDArray | Iterable[NDArray],
     luma: NDArray,
     labels: NDArray[np.intp],
     radius: int,
@@ -233,7 +233,9 @@ def blend_along_edges(
     selected luma), clipped at zero and normalised over the frames; the
     frames are summed one at a time, so no (S, M, N) weight array is held.
     ``frames`` may be any iterable of the frames (M, N[, C]), read one at a
-    time, and ``luma`` (S, M, N) float32 in [0, 1] or uint16
+    time, float32 or in any dtype :func:`allfocus._core.validate.as_float_image`
+    reads (converted a window and a channel at a time), and ``luma``
+    (S, M, N) float32 in [0, 1] or uint16
     (``allfocus.fusion.gacn.fuse_gacn_passes``), or the guide itself (M, N):
     the luma already selected by ``labels``, so that a caller reading the
     frames a second time need not hold every frame's luma meanwhile.
@@ -267,18 +269,25 @@ def blend_along_edges(
         np.maximum(weight, 0.0, out=weight)
         # Channel by channel: a weighted copy of the whole window would be
         # the largest temporary of the blend (12 bytes per pixel for colour).
-        target = image[win]
+        # Frames of another dtype are converted here, a window and a channel
+        # at a time (float32 frames, checked by the caller, as they are).
+        target, source = image[win], frame[win]
         if color:
             for c in range(frame.shape[2]):
-                target[..., c] += frame[win][..., c] * weight
+                target[..., c] += _float32(source[..., c], k) * weight
         else:
-            target += frame[win] * weight
+            target += _float32(source, k) * weight
         total[win] += weight
     if image is None:
         raise ValueError("blend_along_edges needs at least one frame")
     floor = np.maximum(total, FLOAT(1e-6))
     image /= floor[..., None] if image.ndim == 3 else floor
     return image
+
+
+def _float32(values: NDArray, k: int) -> NDArray[np.float32]:
+    """Part of frame ``k`` as float32 in [0, 1]: as it is when it is float32."""
+    return values if values.dtype == FLOAT else as_float_image(values, name=f"frame {k}")
 
 
 def restore_detail(

@@ -436,13 +436,13 @@ def fuse_gacn_passes(
     # Luma as uint16 (exact for 8- and 16-bit grey frames) and scores as float16:
     # 4 bytes per pixel and frame instead of 8.
     luma: NDArray[np.uint16] | None = None
-    for k, frame in enumerate(_float_frames(read_frames(), channel_axis, num)):
+    for k, frame in enumerate(_checked_frames(read_frames(), channel_axis, num)):
         if luma is None:
             luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
         luma[k] = to_dtype(luminance(frame, color=color), np.uint16)
         report("luma", k + 1, num)
     del frame  # the last one: a float32 frame held through the network pass otherwise
-    assert luma is not None  # _float_frames gave num >= 2 frames
+    assert luma is not None  # _checked_frames gave num >= 2 frames
     labels, depth, confidence, probs = _decide(
         model,
         luma,
@@ -459,7 +459,11 @@ def fuse_gacn_passes(
         # From here these need at most the blend's guide, the selected luma:
         # every frame's luma (2 bytes a pixel each) goes before the second read.
         luma = select(luma, labels)
-    frames = _float_frames(read_frames(), channel_axis, num, shape=shape, report=report)
+    # The blend along edges converts each frame to float a window and a
+    # channel at a time (the same values): no float32 copy of a whole frame.
+    frames = _checked_frames(
+        read_frames(), channel_axis, num, shape=shape, report=report, as_float=refine != "depthmap"
+    )
     image = _combine(
         frames, model, luma, labels, probs, refine=refine, radius=refine_radius, eps=refine_eps
     )
@@ -468,15 +472,18 @@ def fuse_gacn_passes(
     return finish(image, depth, confidence, channel_axis=axis, stack_ndim=image.ndim + 1)
 
 
-def _float_frames(
+def _checked_frames(
     frames: Iterable[NDArray],
     channel_axis: int | None,
     num: int,
     *,
     shape: tuple[int, ...] | None = None,
     report: Callable[[str, int, int], None] | None = None,
-) -> Iterator[NDArray[np.float32]]:
-    """Each frame as float32 in [0, 1], channels last, checked like the frames of a stack."""
+    as_float: bool = True,
+) -> Iterator[NDArray]:
+    """Each frame channels last, checked like the frames of a stack: as float32 in
+    [0, 1], or with ``as_float=False`` in its own dtype (a float frame is still
+    checked for NaN and inf)."""
     expected = 2 if channel_axis is None else 3
     count = 0
     for k, frame in enumerate(frames):
@@ -497,7 +504,11 @@ def _float_frames(
                 f"frame {k} is {arr.shape[1]}x{arr.shape[0]}, frame 0 {shape[1]}x{shape[0]}; "
                 "all frames must have the same size"
             )
-        yield np.ascontiguousarray(as_float_image(arr, name=f"frame {k}"))
+        if as_float:
+            arr = as_float_image(arr, name=f"frame {k}")
+        elif arr.dtype.kind != "u":
+            as_float_image(arr, name=f"frame {k}")  # checks signed or float values only
+        yield np.ascontiguousarray(arr)
         count = k + 1
         if report is not None:
             report("blend", count, num)
