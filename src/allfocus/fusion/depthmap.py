@@ -223,7 +223,7 @@ def fuse_depthmap(
 def blend_along_edges(
     frames: NDArray | Iterable[NDArray],
     luma: NDArray,
-    labels: NDArray[np.intp],
+    labels: NDArray[np.integer],
     radius: int,
     eps: float,
 ) -> NDArray[np.float32]:

@@ -326,8 +326,9 @@ def _decide(
     ends: bool,
     progress: Callable[[int, int], None] | None,
     dtype: type = np.float32,
-) -> tuple[NDArray[np.intp], NDArray[np.float32], NDArray[np.float32], NDArray | None]:
-    """Labels, sub-frame depth, confidence and (for the soft refinements) probabilities."""
+) -> tuple[NDArray[np.unsignedinteger], NDArray[np.float32], NDArray[np.float32], NDArray | None]:
+    """Labels (the smallest unsigned dtype that holds them), sub-frame depth, confidence
+    and (for the soft refinements) probabilities."""
     num = luma.shape[0]
     scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress, dtype=dtype)
     labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
@@ -336,6 +337,8 @@ def _decide(
     # frames against 0.24 from the probabilities. The defocus model needs the
     # end frames refined too (see subframe_depth).
     depth = subframe_depth(scores, labels, ends=ends)
+    # From here on 1 byte a pixel (up to 256 frames) instead of 8.
+    labels = labels.astype(np.min_scalar_type(num - 1))
     # Only the soft refinements need every frame's probability; the default
     # needs the winner's alone, which costs no (S, M, N) array.
     probs = _softmax(scores) if refine in ("soft", "network") else None
@@ -349,7 +352,7 @@ def _combine(
     frames: NDArray[np.float32] | Iterable[NDArray[np.float32]],
     model,
     luma: NDArray[np.float32],
-    labels: NDArray[np.intp],
+    labels: NDArray[np.integer],
     probs: NDArray[np.float32] | None,
     *,
     refine: str,
