@@ -27,6 +27,23 @@ def synthetic_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def traced_peak():
+    """``traced_peak(func)``: numpy's peak traced allocation (bytes) while ``func()``
+    runs; ``func`` may call ``tracemalloc.reset_peak()`` to start the count later."""
+    import tracemalloc
+
+    def measure(func) -> int:
+        tracemalloc.start()
+        try:
+            func()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measure
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 

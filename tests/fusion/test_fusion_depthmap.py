@@ -115,18 +115,6 @@ def test_subframe_depth_refines_the_end_frames_inward_when_asked():
     assert subframe_depth(np.ones((4, 1, 2), np.float32), first, ends=True) == pytest.approx(0.0)
 
 
-def _traced_peak(func):
-    """numpy's peak traced allocation while ``func()`` runs, in bytes."""
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        func()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("ends", [False, True])
 def test_subframe_depth_in_strips_is_the_whole_map_at_once(ends, monkeypatch):
     from allfocus.fusion import _common
@@ -140,7 +128,7 @@ def test_subframe_depth_in_strips_is_the_whole_map_at_once(ends, monkeypatch):
     assert np.abs(whole - index).max() > 0.1  # offsets were computed
 
 
-def test_subframe_depth_holds_no_whole_map_temporaries():
+def test_subframe_depth_holds_no_whole_map_temporaries(traced_peak):
     # Its nine float32 temporaries of the whole map were 36 bytes per pixel
     # above its result; in strips they are a few megabytes at most.
     from allfocus.fusion._common import subframe_depth
@@ -148,11 +136,11 @@ def test_subframe_depth_holds_no_whole_map_temporaries():
     rng = np.random.default_rng(3)
     scores = rng.random((3, 2000, 1000), dtype=np.float32)
     index = rng.integers(0, 3, (2000, 1000))
-    per_pixel = _traced_peak(lambda: subframe_depth(scores, index, ends=True)) / index.size
+    per_pixel = traced_peak(lambda: subframe_depth(scores, index, ends=True)) / index.size
     assert per_pixel <= 12, f"{per_pixel:.1f} bytes per pixel"
 
 
-def test_blend_along_edges_peak_memory():
+def test_blend_along_edges_peak_memory(traced_peak):
     # Colour frames whose labels are everywhere (every frame's window is the
     # whole image): the guide, its statistics, the sums and one frame's
     # weight, no weighted copy of a frame. 61 bytes per pixel before the
@@ -164,7 +152,7 @@ def test_blend_along_edges_peak_memory():
     frames = [rng.random((*shape, 3), dtype=np.float32) for _ in range(num)]
     luma = rng.random((num, *shape), dtype=np.float32)
     labels = rng.integers(0, num, shape).astype(np.intp)
-    per_pixel = _traced_peak(lambda: blend_along_edges(iter(frames), luma, labels, 1, 1e-2))
+    per_pixel = traced_peak(lambda: blend_along_edges(iter(frames), luma, labels, 1, 1e-2))
     per_pixel /= labels.size
     assert per_pixel <= 52, f"{per_pixel:.1f} bytes per pixel"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -181,18 +179,14 @@ def test_frames_must_agree(colour):
         fuse_streaming([frames[0], bad], channel_axis=-1)
 
 
-def test_memory_does_not_grow_with_frames(grey):
+def test_memory_does_not_grow_with_frames(grey, traced_peak):
     # Frames are made as they are consumed, so only the fusion state counts.
     def frames(num):
         for k in range(num):
             yield grey.frames[k % len(grey.frames)].copy()
 
     def peak(num):
-        tracemalloc.start()
-        fuse_streaming(frames(num), threads=1)
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return top
+        return traced_peak(lambda: fuse_streaming(frames(num), threads=1))
 
     few, many = peak(4), peak(24)
     assert many < 1.1 * few

@@ -436,7 +436,7 @@ def test_passes_hold_luma_as_uint16_and_scores_as_float16(monkeypatch):
     np.testing.assert_array_equal(seen["luma"], deep)
 
 
-def _passes_peak(num, *, second_read_only=False, shape=(96, 128)):
+def _passes_peak(traced_peak, num, *, second_read_only=False, shape=(96, 128)):
     """numpy's traced peak (bytes) of fuse_gacn_passes on ``num`` 8-bit colour
     frames; with ``second_read_only``, from the second read's first frame on."""
     import tracemalloc
@@ -452,39 +452,36 @@ def _passes_peak(num, *, second_read_only=False, shape=(96, 128)):
         if second_read_only and stage == "blend" and done == 1:
             tracemalloc.reset_peak()
 
-    tracemalloc.start()
-    try:
-        fuse_gacn_passes(lambda: iter(stack), num, channel_axis=-1, progress=progress)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return traced_peak(
+        lambda: fuse_gacn_passes(lambda: iter(stack), num, channel_axis=-1, progress=progress)
+    )
 
 
-def test_passes_memory_per_frame():
+def test_passes_memory_per_frame(traced_peak):
     # What each further frame costs read twice: uint16 luma and float16 scores
     # (4 bytes) and a coarse octave's share while it is added in, never a copy
     # of either; numpy's own allocations, traced. (float32 luma and scores would
     # be 8 bytes. The 4-frame peak is the network's pass since the second read
     # holds less, so the difference now measures that pass alone: 4.0.)
-    per_frame = (_passes_peak(20) - _passes_peak(4)) / (16 * 96 * 128)
+    per_frame = (_passes_peak(traced_peak, 20) - _passes_peak(traced_peak, 4)) / (16 * 96 * 128)
     assert per_frame <= 4.5, f"{per_frame:.1f} bytes per pixel and frame"
 
 
-def test_passes_hold_no_frame_luma_through_the_second_read():
+def test_passes_hold_no_frame_luma_through_the_second_read(traced_peak):
     # The blend needs the guide alone (the selected luma): what the second
     # pass holds does not grow with the frames (3 bytes per pixel and frame
     # when every frame's luma stayed until the end).
-    peaks = [_passes_peak(num, second_read_only=True) for num in (4, 20)]
+    peaks = [_passes_peak(traced_peak, num, second_read_only=True) for num in (4, 20)]
     per_frame = (peaks[1] - peaks[0]) / (16 * 96 * 128)
     assert per_frame <= 0.5, f"{per_frame:.2f} bytes per pixel and frame"
 
 
-def test_passes_second_read_peak_per_pixel():
+def test_passes_second_read_peak_per_pixel(traced_peak):
     # The second read holds the result's maps, uint8 labels and the blend's
     # sums, and of the frames only the decoded one: 91 bytes per pixel with
     # every frame's luma and a float32 copy of each frame, 75 with the copy
     # alone, 62 with int64 labels.
-    per_pixel = _passes_peak(4, second_read_only=True, shape=(300, 400)) / (300 * 400)
+    per_pixel = _passes_peak(traced_peak, 4, second_read_only=True, shape=(300, 400)) / (300 * 400)
     assert per_pixel <= 58, f"{per_pixel:.1f} bytes per pixel"
 
 
