@@ -185,6 +185,43 @@ def test_bad_options():
         fuse(s.frames, method="gacn", channel_axis=-1, weights="nope")
     with pytest.raises(ValueError, match="scales"):
         fuse(s.frames, method="gacn", channel_axis=-1, scales=0)
+    with pytest.raises(ValueError, match="measure_weight"):
+        fuse(s.frames, method="gacn", channel_axis=-1, measure_weight=-1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_focus_measure_in_bands_equals_the_whole_frames(dtype):
+    from allfocus.focus.measures import multiscale_laplacian
+    from allfocus.fusion.gacn import add_focus_measure
+
+    rng = np.random.default_rng(3)
+    # 300 x 64: bands of 128 rows, so three bands and their halos
+    grey = ndi.gaussian_filter(rng.random((2, 300, 64)), (0, 1, 1)).astype(np.float32)
+    luma = grey if dtype == np.float32 else np.round(grey * 65535).astype(np.uint16)
+    scores = rng.normal(size=luma.shape).astype(np.float32)
+    got = add_focus_measure(scores.copy(), luma, weight=2.5)
+    as_float = luma if dtype == np.float32 else luma.astype(np.float32) / 65535
+    measure = np.stack([multiscale_laplacian(f, window=3) for f in as_float])
+    np.testing.assert_allclose(got, scores + 2.5 * np.log(measure + 1e-4), rtol=1e-6, atol=1e-5)
+    assert got.dtype == np.float32
+
+
+def test_focus_measure_in_the_logits_raises_the_synthetic_psnr():
+    # The first four seeds at 160 x 200, 5 frames (measured: 37.52 dB with the
+    # network's logits alone, 37.95 with the measure added; seeds 1-8: 37.40
+    # and 37.90, single scenes -0.8 to +2.2 dB).
+    gain = []
+    for seed in range(1, 5):
+        s = synthetic_stack((160, 200), 5, max_radius=6.0, noise=0.003, rng=seed)
+        alone, added = (
+            fuse(s.frames, method="gacn", channel_axis=-1, measure_weight=w).image
+            for w in (0.0, 3.0)
+        )
+        gain.append(
+            psnr(np.clip(added, 0, 1), s.sharp, channel_axis=-1)
+            - psnr(np.clip(alone, 0, 1), s.sharp, channel_axis=-1)
+        )
+    assert np.mean(gain) > 0.25
 
 
 def _oversampled_noisy_stack(seed: int):

@@ -41,8 +41,10 @@ from allfocus.fusion.depthmap import blend_along_edges, remove_small_regions, re
 __all__ = [
     "DEFAULT_SCALES",
     "DEFAULT_WEIGHTS",
+    "MEASURE_WEIGHT",
     "PAIR_WEIGHTS",
     "STACK_WEIGHTS",
+    "add_focus_measure",
     "fuse_gacn",
     "fuse_gacn_passes",
     "halo",
@@ -58,6 +60,16 @@ PAIR_WEIGHTS = "gacn_v1"
 #: Fine-tuned from ``gacn_v1`` on whole stacks too (via ``gacn_v2``); better
 #: from three frames on.
 STACK_WEIGHTS = "gacn_v3"
+#: Weight of the log classical focus measure added to the network's logits
+#: (:func:`add_focus_measure`); chosen on synthetic scenes no benchmark uses
+#: (docs/gacn.md, "The classical measure in the logits").
+MEASURE_WEIGHT = 3.0
+#: The classical measure added: ``fuse_depthmap``'s default, whose 3 x 3
+#: window follows occlusion edges and thin parts to the pixel.
+_MEASURE, _MEASURE_WINDOW = "multiscale_laplacian", 3
+#: Floor under the measure before its log: where every frame's measure is
+#: below it (flat, noise-free areas) the network decides alone.
+_MEASURE_FLOOR = 1e-4
 
 
 def resolve_weights(weights: str, num_frames: int) -> str:
@@ -172,6 +184,60 @@ def octave_scores(
     return total
 
 
+def add_focus_measure(scores: NDArray, luma: NDArray, *, weight: float = MEASURE_WEIGHT) -> NDArray:
+    """Add ``weight * log(measure + floor)`` of every frame to its scores, in place.
+
+    ``measure`` is ``fuse_depthmap``'s classical focus measure (the
+    multi-scale sum-modified Laplacian, 3 x 3 window). The network sees 27 px
+    around a pixel and rounds off what is smaller: the tips and thin parts of
+    near objects, the last pixels before an occlusion edge. The 3 x 3
+    measure sees those; the network's logits carry the decision where the
+    measure is ambiguous (noise, texture-less areas, the bright spot of an
+    out-of-focus cell). On synthetic stacks the sum is ahead of both
+    (docs/gacn.md).
+
+    Computed frame by frame in bands of rows (with the measure's halo, on
+    its pyramid grid: the same values as the whole frame at once), so it
+    needs no full-size array beyond ``scores`` (float32 or float16, added
+    in float32) and ``luma`` (float32 in [0, 1] or uint16).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> luma = np.random.default_rng(0).random((2, 40, 40)).astype(np.float32)
+    >>> luma[1] = 0.5  # flat: no detail
+    >>> scores = add_focus_measure(np.zeros((2, 40, 40), np.float32), luma, weight=1.0)
+    >>> bool((scores[0] > scores[1]).all())
+    True
+    """
+    from allfocus.focus.measures import Workspace, focus_into
+    from allfocus.focus.measures import halo as measure_halo
+    from allfocus.fusion.streaming import _GRID, band_rows, band_window, row_bands
+
+    weight = FLOAT(weight)
+    num, rows, cols = luma.shape
+    reach = measure_halo(measure=_MEASURE, window=_MEASURE_WINDOW)
+    work = Workspace()
+    part = np.empty((band_rows(cols), cols), dtype=FLOAT)
+    for k in range(num):
+        for r0, r1 in row_bands(rows, len(part)):
+            lo, hi = band_window(r0, r1, reach, rows, _GRID)
+            image = np.ascontiguousarray(as_float_image(luma[k, lo:hi], name="luma"))
+            out = focus_into(
+                _MEASURE,
+                image,
+                window=_MEASURE_WINDOW,
+                out=part[: r1 - r0],
+                work=work,
+                rows=slice(r0 - lo, r1 - lo),
+            )
+            out += FLOAT(_MEASURE_FLOOR)
+            np.log(out, out=out)
+            out *= weight
+            np.add(scores[k, r0:r1], out, out=scores[k, r0:r1], casting="unsafe")
+    return scores
+
+
 def _report_from(
     progress: Callable[[int, int], None], before: int, everything: int, done: int, _: int
 ) -> None:
@@ -191,6 +257,7 @@ def fuse_gacn(
     refine_eps: float = 1e-2,
     tile: int = 512,
     scales: int = DEFAULT_SCALES,
+    measure_weight: float = MEASURE_WEIGHT,
     unmix_rims: bool = True,
     sharpen_between: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -228,6 +295,12 @@ def fuse_gacn(
         brought back to full size. The default, 3 (full, half and quarter
         size), lets the network see detail coarser than its 27 px reach; it
         costs about a quarter more network time.
+    measure_weight : float
+        Weight of the log classical focus measure (``fuse_depthmap``'s 3 x 3
+        multi-scale Laplacian) added to the network's logits before the
+        winner is taken (:func:`add_focus_measure`); 0 leaves the network
+        alone. The measure keeps the tips, thin parts and edge pixels of
+        near objects that the network's 27 px view rounds off.
     unmix_rims, sharpen_between : bool
         The defocus model of :func:`allfocus.fusion.depthmap.fuse_depthmap`,
         applied to this method's depth map (see there and ``docs/methods.md``).
@@ -258,8 +331,8 @@ def fuse_gacn(
     first one. See ``docs/gacn.md``. :func:`fuse_gacn_passes` fuses stacks
     too large for memory, reading the frames twice.
     """
-    min_region, refine_radius, refine_eps, tile, scales = _check_options(
-        refine, min_region, refine_radius, refine_eps, tile, scales, weights
+    min_region, refine_radius, refine_eps, tile, scales, measure_weight = _check_options(
+        refine, min_region, refine_radius, refine_eps, tile, scales, weights, measure_weight
     )
     frames, luma = prepare(stack, channel_axis)
     model = _load_model(weights, frames.shape[0])
@@ -270,6 +343,7 @@ def fuse_gacn(
         min_region=min_region,
         tile=tile,
         scales=scales,
+        measure_weight=measure_weight,
         ends=unmix_rims or sharpen_between,
         progress=progress,
     )
@@ -291,7 +365,8 @@ def _check_options(
     tile: int,
     scales: int,
     weights: str,
-) -> tuple[int, int, float, int, int]:
+    measure_weight: float,
+) -> tuple[int, int, float, int, int, float]:
     """Validated options shared by :func:`fuse_gacn` and :func:`fuse_gacn_passes`."""
     if refine not in _REFINE:
         raise ConfigError(f"refine must be one of {', '.join(_REFINE)}; got {refine!r}")
@@ -303,6 +378,7 @@ def _check_options(
         check_positive("refine_eps", refine_eps),
         check_int("tile", tile, minimum=64),
         check_int("scales", scales, minimum=1),
+        check_positive("measure_weight", measure_weight, allow_zero=True),
     )
 
 
@@ -323,6 +399,7 @@ def _decide(
     min_region: int,
     tile: int,
     scales: int,
+    measure_weight: float,
     ends: bool,
     progress: Callable[[int, int], None] | None,
     dtype: type = np.float32,
@@ -331,6 +408,8 @@ def _decide(
     and (for the soft refinements) probabilities."""
     num = luma.shape[0]
     scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress, dtype=dtype)
+    if measure_weight:
+        add_focus_measure(scores, luma, weight=measure_weight)
     labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
     # between frames: on synthetic 10-frame stacks the median error is 0.19
@@ -383,6 +462,7 @@ def fuse_gacn_passes(
     refine_eps: float = 1e-2,
     tile: int = 512,
     scales: int = DEFAULT_SCALES,
+    measure_weight: float = MEASURE_WEIGHT,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> FusionResult:
     """:func:`fuse_gacn` of a stack read twice, a frame at a time, without the defocus model.
@@ -409,7 +489,7 @@ def fuse_gacn_passes(
     channel_axis : int or None
         Colour axis of each frame (``-1`` or ``2`` for channels last, ``0``
         for channels first); ``None`` for grey.
-    weights, refine, min_region, refine_radius, refine_eps, tile, scales
+    weights, refine, min_region, refine_radius, refine_eps, tile, scales, measure_weight
         As :func:`fuse_gacn`.
     progress : callable, optional
         ``progress(stage, done, total)`` with stages ``"luma"`` (first pass,
@@ -429,8 +509,8 @@ def fuse_gacn_passes(
     MissingDependencyError
         If torch is not installed.
     """
-    min_region, refine_radius, refine_eps, tile, scales = _check_options(
-        refine, min_region, refine_radius, refine_eps, tile, scales, weights
+    min_region, refine_radius, refine_eps, tile, scales, measure_weight = _check_options(
+        refine, min_region, refine_radius, refine_eps, tile, scales, weights, measure_weight
     )
     num = check_int("num_frames", num_frames, minimum=2)
     report = progress or (lambda stage, done, total: None)
@@ -453,6 +533,7 @@ def fuse_gacn_passes(
         min_region=min_region,
         tile=tile,
         scales=scales,
+        measure_weight=measure_weight,
         ends=False,
         progress=lambda done, total: report("network", done, total),
         dtype=np.float16,
@@ -528,6 +609,7 @@ def halo(
     refine_eps: float = 1e-2,
     tile: int = 512,
     scales: int = DEFAULT_SCALES,
+    measure_weight: float = MEASURE_WEIGHT,
     unmix_rims: bool = True,
     sharpen_between: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -548,4 +630,8 @@ def halo(
     # resampling (area down, bilinear up) a pixel of that octave more.
     factor = 2 ** (check_int("scales", scales, minimum=1) - 1)
     reach = _NETWORK_REACH * factor + (factor if factor > 1 else 0)
+    if check_positive("measure_weight", measure_weight, allow_zero=True):
+        from allfocus.focus.measures import halo as measure_halo
+
+        reach = max(reach, measure_halo(measure=_MEASURE, window=_MEASURE_WINDOW))
     return reach + boundary + int(min_region)
