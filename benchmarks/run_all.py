@@ -155,7 +155,11 @@ tables rank coarsely. Where allfocus is behind:
   memory: read twice, as it now is over 256 MiB, it takes 16 s more and 1.2 GB less. On the
   synthetic stacks it is
   below `depthmap`: 36.68 against 36.85 dB on average and 29.88 against 30.28 dB at the
-  edges.
+  edges. These `gacn` rows predate the classical focus measure added to its logits
+  (docs/gacn.md), which moved it level with `depthmap` on synthetic stacks after this run
+  (bench_gacn: 40.46 and 43.70 dB against 40.53 and 43.18 at 5 and 10 frames;
+  bench_fusion: +4.25 and +5.81 dB over enfuse against +3.78 and +5.47) and left pairs
+  nearly as they were (Lytro 0.7538 in bench_gacn before and after).
 - **allfocus `guided` at occlusion edges.** Its edge-band PSNR (25.83 dB) is 1.5 to 1.9 dB
   below enfuse, StackMFF V3 and allfocus `pyramid`, and 4.5 dB below `depthmap`; the
   synthetic crop shows the veil.
