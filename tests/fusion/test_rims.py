@@ -56,6 +56,18 @@ def test_model_is_fitted_from_the_stack(stack5):
     assert 1.0 <= model.step <= 2.0
 
 
+def test_near_end_is_voted_on_the_labels_given(stack5):
+    plain = fuse(stack5.frames, channel_axis=-1, unmix_rims=False)
+    labels = np.rint(plain.depth).astype(int)
+    given = estimate_rim_model(lambda k: stack5.frames[k], 5, plain.depth, vote_labels=labels)
+    assert given is not None and given.vote == pytest.approx(
+        estimate_rim_model(lambda k: stack5.frames[k], 5, plain.depth).vote
+    )
+    # labels without edges cast no vote, whatever the depth map's edges say
+    flat = np.zeros_like(labels)
+    assert estimate_rim_model(lambda k: stack5.frames[k], 5, plain.depth, vote_labels=flat) is None
+
+
 def test_reversed_order_gives_the_same_image(stack5):
     forward = fuse(stack5.frames, channel_axis=-1)
     backward = fuse(stack5.frames[::-1], channel_axis=-1)

@@ -208,20 +208,34 @@ def test_focus_measure_in_bands_equals_the_whole_frames(dtype):
 
 def test_focus_measure_in_the_logits_raises_the_synthetic_psnr():
     # The first four seeds at 160 x 200, 5 frames (measured: 37.52 dB with the
-    # network's logits alone, 37.95 with the measure added; seeds 1-8: 37.40
-    # and 37.90, single scenes -0.8 to +2.2 dB).
+    # network's logits alone, 37.96 with the measure added; seeds 1-8: 37.40
+    # and 37.91, single scenes -0.8 to +2.2 dB).
     gain = []
     for seed in range(1, 5):
         s = synthetic_stack((160, 200), 5, max_radius=6.0, noise=0.003, rng=seed)
         alone, added = (
-            fuse(s.frames, method="gacn", channel_axis=-1, measure_weight=w).image
-            for w in (0.0, 3.0)
+            fuse(s.frames, method="gacn", channel_axis=-1, **params).image
+            for params in ({"measure_weight": 0.0}, {})
         )
         gain.append(
             psnr(np.clip(added, 0, 1), s.sharp, channel_axis=-1)
             - psnr(np.clip(alone, 0, 1), s.sharp, channel_axis=-1)
         )
     assert np.mean(gain) > 0.25
+
+
+def test_measure_labels_are_the_depthmap_decision_labels():
+    from allfocus.fusion._common import argmax_frames
+    from allfocus.fusion.depthmap import focus_volume, remove_small_regions
+    from allfocus.fusion.gacn import _measure_labels
+
+    luma = synthetic_stack((96, 128), 4, rng=5).frames.mean(axis=-1).astype(np.float32)
+    expected = remove_small_regions(
+        argmax_frames(focus_volume(luma, measure="multiscale_laplacian", window=3)), min_size=4
+    )
+    np.testing.assert_array_equal(_measure_labels(luma, 4), expected)
+    u16 = np.round(luma * 65535).astype(np.uint16)
+    assert np.mean(_measure_labels(u16, 4) == expected) > 0.999  # rounding of near-ties
 
 
 def _oversampled_noisy_stack(seed: int):
@@ -409,7 +423,9 @@ def _assert_like_in_memory(passes, memory):
     """Read twice keeps luma as uint16 and scores as float16: near-ties may flip."""
     assert passes.image.shape == memory.image.shape
     assert np.mean(np.abs(passes.image - memory.image) > 1 / 255) <= 1e-3
-    assert np.abs(passes.confidence - memory.confidence).max() <= 2e-3
+    # (the classical measure, added to the float16 scores, makes them larger
+    # and their rounding coarser: 2.8e-3 measured where 2e-3 held before)
+    assert np.abs(passes.confidence - memory.confidence).max() <= 5e-3
     off = np.abs(passes.depth - memory.depth)
     assert np.mean(off > 0.51) <= 1e-3  # another frame
     assert np.median(off) <= 1e-3

@@ -303,11 +303,15 @@ def restore_detail(
     *,
     unmix_rims: bool,
     sharpen_between: bool,
+    vote_labels: NDArray[np.integer] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Rim un-mixing and between-plane sharpening of a decision-map fusion.
 
     ``image`` is the fused image and ``depth`` its sub-frame depth map (frame
     index per pixel) from any decision-map method; returns both, restored.
+    ``vote_labels``: the labels whose edges decide which end of the stack is
+    near (:func:`allfocus.fusion.rims.estimate_rim_model`; ``depth`` rounded
+    by default).
     """
     from allfocus.fusion.between import BLEND_STEP, blend_between_planes, sharpen_between_planes
     from allfocus.fusion.rims import Frames, estimate_rim_model, fit_blur_step
@@ -323,7 +327,7 @@ def restore_detail(
     if sharpen_between and step <= BLEND_STEP:
         image = blend_between_planes(source, num, image, depth)
     if unmix_rims:
-        model = estimate_rim_model(source, num, depth, step=step)
+        model = estimate_rim_model(source, num, depth, step=step, vote_labels=vote_labels)
         if model is not None:
             image, depth, _ = _unmix(source, num, image, depth, model=model)
     if sharpen_between:

@@ -50,6 +50,7 @@ __all__ = [
     "halo",
     "octave_scores",
     "resolve_weights",
+    "typical_spread",
 ]
 
 #: The weights ``fuse_gacn`` uses unless told otherwise: ``"auto"`` picks
@@ -61,9 +62,10 @@ PAIR_WEIGHTS = "gacn_v1"
 #: from three frames on.
 STACK_WEIGHTS = "gacn_v3"
 #: Weight of the log classical focus measure added to the network's logits
-#: (:func:`add_focus_measure`); chosen on synthetic scenes no benchmark uses
-#: (docs/gacn.md, "The classical measure in the logits").
-MEASURE_WEIGHT = 3.0
+#: (:func:`add_focus_measure`), in units of the network's typical margin on
+#: the stack (:func:`typical_spread`); chosen on synthetic scenes no
+#: benchmark uses (docs/gacn.md, "The classical measure in the logits").
+MEASURE_WEIGHT = 0.3
 #: The classical measure added: ``fuse_depthmap``'s default, whose 3 x 3
 #: window follows occlusion edges and thin parts to the pixel.
 _MEASURE, _MEASURE_WINDOW = "multiscale_laplacian", 3
@@ -184,6 +186,46 @@ def octave_scores(
     return total
 
 
+def typical_spread(scores: NDArray, *, stride: int = 4) -> float:
+    """Median over pixels of the spread of the frames' scores (highest minus lowest).
+
+    The scale of a network's logits depends on its weights and on the
+    number of frames (on synthetic stacks `gacn_v1` spreads its scores by
+    some 70 on a pair and 33 among ten frames, `gacn_v3` by 17 and 9), so
+    the classical measure is weighed in this unit. The winner's lead over
+    the runner-up would not do: between two focus planes the two nearest
+    frames tie, and at ten frames its median is near 0. From every
+    ``stride``-th row and column.
+
+    >>> import numpy as np
+    >>> typical_spread(np.stack([np.zeros((8, 8)), np.ones((8, 8)), np.full((8, 8), 2.0)]))
+    2.0
+    """
+    sample = np.asarray(scores[:, ::stride, ::stride], dtype=FLOAT)
+    return float(np.median(sample.max(axis=0) - sample.min(axis=0)))
+
+
+def _measure_labels(luma: NDArray, min_region: int) -> NDArray[np.intp]:
+    """``fuse_depthmap``'s decision labels (its measure's winner, small regions
+    cleaned), frame by frame: one frame's measure at a time, not the volume."""
+    from allfocus.focus.measures import Workspace, focus_into
+
+    work = Workspace()
+    best = index = None
+    for k, frame in enumerate(luma):
+        image = np.ascontiguousarray(as_float_image(frame, name="luma"))
+        value = focus_into(
+            _MEASURE, image, window=_MEASURE_WINDOW, out=np.empty_like(image), work=work
+        )
+        if best is None:
+            best, index = value, np.zeros(value.shape, np.intp)
+            continue
+        better = value > best
+        index[better] = k
+        np.copyto(best, value, where=better)
+    return remove_small_regions(index, min_size=min_region)
+
+
 def add_focus_measure(scores: NDArray, luma: NDArray, *, weight: float = MEASURE_WEIGHT) -> NDArray:
     """Add ``weight * log(measure + floor)`` of every frame to its scores, in place.
 
@@ -298,12 +340,15 @@ def fuse_gacn(
     measure_weight : float
         Weight of the log classical focus measure (``fuse_depthmap``'s 3 x 3
         multi-scale Laplacian) added to the network's logits before the
-        winner is taken (:func:`add_focus_measure`); 0 leaves the network
-        alone. The measure keeps the tips, thin parts and edge pixels of
-        near objects that the network's 27 px view rounds off.
+        winner is taken (:func:`add_focus_measure`), in units of the
+        median spread of the network's scores over the frames on this stack
+        (:func:`typical_spread`); 0 leaves the network alone. The measure
+        keeps the tips, thin parts and edge pixels of near objects that the
+        network's 27 px view rounds off.
     unmix_rims, sharpen_between : bool
         The defocus model of :func:`allfocus.fusion.depthmap.fuse_depthmap`,
-        applied to this method's depth map (see there and ``docs/methods.md``).
+        applied to this method's depth map (see there and ``docs/methods.md``);
+        its near end is voted on ``fuse_depthmap``'s decision labels.
     progress : callable, optional
         ``progress(done, total)`` after each tile of the network pass (large
         images only; the pass is most of the method's time).
@@ -351,8 +396,16 @@ def fuse_gacn(
         frames, model, luma, labels, probs, refine=refine, radius=refine_radius, eps=refine_eps
     )
     if unmix_rims or sharpen_between:
+        # The near end is voted on the classical measure's label edges, which
+        # lie on the blurred rims; the network's hug the outlines (see
+        # allfocus.fusion.rims.estimate_rim_model).
         image, depth = restore_detail(
-            frames, image, depth, unmix_rims=unmix_rims, sharpen_between=sharpen_between
+            frames,
+            image,
+            depth,
+            unmix_rims=unmix_rims,
+            sharpen_between=sharpen_between,
+            vote_labels=_measure_labels(luma, min_region) if unmix_rims else None,
         )
     return finish(image, depth, confidence, channel_axis=channel_axis, stack_ndim=frames.ndim)
 
@@ -409,7 +462,7 @@ def _decide(
     num = luma.shape[0]
     scores = octave_scores(model, luma, scales=scales, tile=tile, progress=progress, dtype=dtype)
     if measure_weight:
-        add_focus_measure(scores, luma, weight=measure_weight)
+        add_focus_measure(scores, luma, weight=measure_weight * typical_spread(scores))
     labels = remove_small_regions(argmax_frames(scores), min_size=min_region)
     # The scores (logits), not the peaked probabilities, place the depth
     # between frames: on synthetic 10-frame stacks the median error is 0.19

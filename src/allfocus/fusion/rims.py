@@ -318,6 +318,7 @@ def estimate_rim_model(
     depth: NDArray[np.float32],
     *,
     step: float | None = None,
+    vote_labels: NDArray[np.integer] | None = None,
 ) -> RimModel | None:
     """Blur per focus step and near end of a stack, or None when they are unclear.
 
@@ -331,6 +332,14 @@ def estimate_rim_model(
         Sub-frame depth map (frame index) of the fusion.
     step : float, optional
         Blur per focus step when already fitted (:func:`fit_blur_step`).
+    vote_labels : (M, N) ndarray of int, optional
+        Frame labels whose edges vote for the near end; ``depth`` rounded
+        when not given. The vote compares the frames' gradients within 3 px
+        of each label edge, so it wants edges that lie where a classical
+        focus measure puts them (on the blurred rim, just outside a near
+        object): ``fuse_gacn`` passes that measure's labels, as its own
+        edges hug the outlines and let the far frame's sharp texture into
+        the band.
 
     Returns
     -------
@@ -344,7 +353,8 @@ def estimate_rim_model(
         step = fit_blur_step(frames, num, depth)
     if step is None or step < _MIN_STEP:
         return None
-    vote = _near_vote(frames, num, np.rint(depth).astype(np.intp))
+    labels = np.rint(depth) if vote_labels is None else vote_labels
+    vote = _near_vote(frames, num, np.asarray(labels).astype(np.intp))
     if abs(vote) < (_MIN_SHARE if num >= 4 else _MIN_VOTE):
         return None
     return RimModel(step=step, near_first=vote > 0, vote=vote)
