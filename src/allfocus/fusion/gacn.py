@@ -62,9 +62,9 @@ PAIR_WEIGHTS = "gacn_v1"
 #: from three frames on.
 STACK_WEIGHTS = "gacn_v3"
 #: Weight of the log classical focus measure added to the network's logits
-#: (:func:`add_focus_measure`), in units of the network's typical margin on
-#: the stack (:func:`typical_spread`); chosen on synthetic scenes no
-#: benchmark uses (docs/gacn.md, "The classical measure in the logits").
+#: (:func:`add_focus_measure`), in units of the median spread of the
+#: network's scores over the frames (:func:`typical_spread`); chosen on
+#: synthetic scenes no benchmark uses (docs/gacn.md, "The classical measure in the logits").
 MEASURE_WEIGHT = 0.3
 #: The classical measure added: ``fuse_depthmap``'s default, whose 3 x 3
 #: window follows occlusion edges and thin parts to the pixel.
@@ -226,8 +226,11 @@ def _measure_labels(luma: NDArray, min_region: int) -> NDArray[np.intp]:
     return remove_small_regions(index, min_size=min_region)
 
 
-def add_focus_measure(scores: NDArray, luma: NDArray, *, weight: float = MEASURE_WEIGHT) -> NDArray:
+def add_focus_measure(scores: NDArray, luma: NDArray, *, weight: float) -> NDArray:
     """Add ``weight * log(measure + floor)`` of every frame to its scores, in place.
+
+    ``fuse_gacn`` passes ``measure_weight`` times :func:`typical_spread` of
+    the scores as ``weight``.
 
     ``measure`` is ``fuse_depthmap``'s classical focus measure (the
     multi-scale sum-modified Laplacian, 3 x 3 window). The network sees 27 px
