@@ -110,19 +110,24 @@ def one_hot(index: NDArray[np.integer], num: int) -> NDArray[np.float32]:
     return (index[None] == np.arange(num)[:, None, None]).astype(FLOAT)
 
 
-def argmax_frames(scores: NDArray[np.floating]) -> NDArray[np.intp]:
+def argmax_frames(
+    scores: NDArray[np.floating] | Iterable[NDArray[np.floating]],
+) -> NDArray[np.intp]:
     """Per-pixel argmax over frames; ties go to the frame with the lower index.
 
     Frame by frame: ``np.argmax(scores, axis=0)`` copies the whole (S, M, N)
     array to bring the frame axis last, which for a large stack's scores is
-    the peak of the fusion.
+    the peak of the fusion. ``scores`` may be any iterable of the frames'
+    (M, N) scores, each used before the next is asked for (a generator may
+    reuse one buffer).
     """
-    best = np.array(scores[0], copy=True)
+    levels = iter(scores)
+    best = np.array(next(levels), copy=True)
     index = np.zeros(best.shape, dtype=np.intp)
-    for k in range(1, len(scores)):
-        better = scores[k] > best
+    for k, level in enumerate(levels, 1):
+        better = level > best
         index[better] = k
-        np.copyto(best, scores[k], where=better)
+        np.copyto(best, level, where=better)
     return index
 
 

@@ -211,19 +211,18 @@ def _measure_labels(luma: NDArray, min_region: int) -> NDArray[np.intp]:
     from allfocus.focus.measures import Workspace, focus_into
 
     work = Workspace()
-    best = index = None
-    for k, frame in enumerate(luma):
-        image = np.ascontiguousarray(as_float_image(frame, name="luma"))
-        value = focus_into(
-            _MEASURE, image, window=_MEASURE_WINDOW, out=np.empty_like(image), work=work
+    value = np.empty(luma.shape[1:], dtype=FLOAT)  # argmax_frames is done with it each time
+    measures = (
+        focus_into(
+            _MEASURE,
+            np.ascontiguousarray(as_float_image(frame, name="luma")),
+            window=_MEASURE_WINDOW,
+            out=value,
+            work=work,
         )
-        if best is None:
-            best, index = value, np.zeros(value.shape, np.intp)
-            continue
-        better = value > best
-        index[better] = k
-        np.copyto(best, value, where=better)
-    return remove_small_regions(index, min_size=min_region)
+        for frame in luma
+    )
+    return remove_small_regions(argmax_frames(measures), min_size=min_region)
 
 
 def add_focus_measure(scores: NDArray, luma: NDArray, *, weight: float) -> NDArray:
