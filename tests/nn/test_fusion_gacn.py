@@ -270,6 +270,45 @@ def test_coarser_octaves_find_the_sharp_frames_of_an_oversampled_noisy_stack(see
     assert np.mean(np.rint(default.depth) == truth) == right[3]
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_shrunk_regions_are_the_whole_stack_shrunk(dtype):
+    # Any region, at odd offsets too, bit for bit (OpenCV's INTER_AREA gave
+    # 1 level of uint16 off on a region at odd columns).
+    from allfocus.fusion.gacn import _shrink, _Shrunk
+
+    rng = np.random.default_rng(8)
+    luma = rng.random((2, 132, 200)).astype(np.float32)
+    if dtype == np.uint16:
+        luma = np.rint(luma * 65535).astype(np.uint16)
+    whole, half = _shrink(luma, 66, 100), _Shrunk(luma, 66, 100)
+    quarter = _Shrunk(half, 33, 50)
+    for y0, y1, x0, x1 in [(0, 66, 0, 100), (37, 61, 55, 97), (1, 2, 3, 4), (20, 66, 71, 100)]:
+        np.testing.assert_array_equal(half[:, y0:y1, x0:x1], whole[:, y0:y1, x0:x1])
+    np.testing.assert_array_equal(quarter[:, 5:30, 7:49], _shrink(whole, 33, 50)[:, 5:30, 7:49])
+    with pytest.raises(ValueError, match="twice"):
+        _Shrunk(luma, 65, 100)
+
+
+def test_tiled_octaves_shrink_each_tile_not_the_stack(monkeypatch):
+    # A tiled octave asks for each tile's shrunk luma (no shrunk copy of the
+    # whole stack) and gets the scores of the shrunk copy exactly.
+    from allfocus.fusion import gacn
+
+    model = pretrained_gacn("gacn_v3")
+    luma = np.rint(synthetic_stack((300, 560), 4, color=False, rng=9).frames * 65535)
+    luma = luma.astype(np.uint16)
+    lazy = gacn.octave_scores(model, luma, tile=64, dtype=np.float16)
+    made = []
+
+    def whole(base, height, width):
+        made.append((height, width))
+        return gacn._shrink(base[:, :, :], height, width)
+
+    monkeypatch.setattr(gacn, "_Shrunk", whole)
+    np.testing.assert_array_equal(lazy, gacn.octave_scores(model, luma, tile=64, dtype=np.float16))
+    assert made == [(150, 280), (75, 140)]  # both coarse octaves were tiled
+
+
 def test_halo_grows_with_the_coarsest_octave():
     assert halo(scales=1) < halo(scales=2) < halo()
     assert halo() >= 4 * halo(scales=1) - 4 * (2 + 4)  # the quarter size reaches 4 times as far
@@ -487,6 +526,44 @@ def test_passes_hold_luma_as_uint16_and_scores_as_float16(monkeypatch):
     deep = np.rint(stack * 65535).astype(np.uint16)
     gacn.fuse_gacn_passes(lambda: iter(deep), 3)
     np.testing.assert_array_equal(seen["luma"], deep)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "channels"),
+    [(np.uint8, 3), (np.uint16, 3), (np.float32, 3), (np.uint8, 4), (np.uint8, None)],
+)
+def test_first_pass_luma_is_that_of_the_float_frames(dtype, channels):
+    # Band by band from the frames as read, the same uint16 luma as from each
+    # frame's float32 copy, bit for bit (300 rows: more than one band).
+    from allfocus._core.validate import as_float_image, luminance, to_dtype
+    from allfocus.fusion.gacn import _first_pass
+
+    rng = np.random.default_rng(5)
+    shape = (3, 300, 170) + ((channels,) if channels else ())
+    if dtype == np.float32:
+        stack = rng.random(shape, dtype=np.float32)
+    else:
+        stack = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    axis = -1 if channels else None
+    luma = _first_pass(iter(stack), axis, 3, lambda *args: None)
+    expected = [
+        to_dtype(luminance(as_float_image(f), color=bool(channels)), np.uint16) for f in stack
+    ]
+    np.testing.assert_array_equal(luma, np.stack(expected))
+
+
+def test_first_pass_makes_no_float_copy_of_a_colour_frame(traced_peak):
+    # A float32 copy of a colour frame is 12 bytes a pixel; freed frame after
+    # frame, such copies were left in the allocator's heap (about 1 GB at 30
+    # frames of 24 MP). Beyond the luma itself the pass holds a band's
+    # scratch arrays (old code: 16 bytes a pixel or more).
+    from allfocus.fusion.gacn import _first_pass
+
+    stack = np.random.default_rng(6).integers(0, 256, (3, 600, 800, 3), dtype=np.uint8)
+    luma_bytes = 3 * 600 * 800 * 2
+    peak = traced_peak(lambda: _first_pass(iter(stack), -1, 3, lambda *args: None))
+    extra = (peak - luma_bytes) / (600 * 800)
+    assert extra <= 4, f"{extra:.1f} bytes per pixel of a frame beyond the luma"
 
 
 def _passes_peak(traced_peak, num, *, second_read_only=False, shape=(96, 128)):

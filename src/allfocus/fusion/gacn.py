@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from allfocus._core.errors import ConfigError, InputError, missing_dependency
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT, as_float_image, luminance, to_dtype
+from allfocus._core.validate import FLOAT, as_float_image, to_dtype
 from allfocus.fusion import FUSION_METHODS
 from allfocus.fusion._common import (
     argmax_frames,
@@ -120,6 +120,60 @@ def _top_probability(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.divide(FLOAT(1.0), total, out=total)
 
 
+def _area(frame: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
+    """``frame`` shrunk to ``height`` x ``width`` by area averaging.
+
+    Exactly twice smaller, each pixel is the mean of its 2 x 2 block, summed
+    in a fixed order: the same value wherever the block lies in the frame
+    or in a part of it (OpenCV's ``INTER_AREA`` rounds differently in its
+    vector and scalar paths, which depend on the column). Other sizes go to
+    ``INTER_AREA``.
+    """
+    if frame.shape != (2 * height, 2 * width):
+        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    top = frame[0::2, 0::2] + frame[0::2, 1::2]
+    top += frame[1::2, 0::2]
+    top += frame[1::2, 1::2]
+    top *= FLOAT(0.25)
+    return top
+
+
+def _shrink(stack: NDArray, height: int, width: int) -> NDArray:
+    """Every frame of a grey stack shrunk to ``height`` x ``width`` by area averaging
+    (:func:`_area`), in the stack's dtype."""
+    from allfocus.nn import infer
+
+    dtype = stack.dtype
+    return np.stack([to_dtype(_area(infer.float_luma(f), height, width), dtype) for f in stack])
+
+
+class _Shrunk:
+    """A grey stack shrunk exactly twice (area averaging), a region at a time.
+
+    ``stack[:, y0:y1, x0:x1]`` shrinks the rows and columns of ``base`` under
+    the region only. Area averaging by exactly 2 is the mean of each 2 x 2
+    block (:func:`_area`), so a region's values are those of the whole stack
+    shrunk; the network's pass over a large octave, tile by tile, then needs
+    no shrunk copy of every frame (half a byte per pixel and frame of the
+    full size, for uint16 luma). ``base`` is an array or another ``_Shrunk``
+    with sides twice ``height`` and ``width``.
+    """
+
+    def __init__(self, base: NDArray | _Shrunk, height: int, width: int) -> None:
+        if base.shape[1:] != (2 * height, 2 * width):
+            raise ValueError(f"{base.shape[1:]} is not twice {(height, width)}")
+        self.base = base
+        self.dtype = base.dtype
+        self.shape = (base.shape[0], height, width)
+
+    def __getitem__(self, key: tuple[slice, slice, slice]) -> NDArray:
+        frames, ys, xs = key
+        y0, y1, _ = ys.indices(self.shape[1])
+        x0, x1, _ = xs.indices(self.shape[2])
+        part = self.base[frames, 2 * y0 : 2 * y1, 2 * x0 : 2 * x1]
+        return _shrink(part, y1 - y0, x1 - x0)
+
+
 def octave_scores(
     model,
     luma: NDArray[np.float32],
@@ -161,24 +215,22 @@ def octave_scores(
             for i in range(len(shapes))
         ]
     total = infer.decision_scores(model, luma, tile=tile, progress=report[0], dtype=dtype)
-    small = luma
+    small: NDArray | _Shrunk = luma
     for (height, width), count, reporter in zip(shapes[1:], counts[1:], report[1:], strict=True):
         # (uint16 luma stays uint16, and its scores take ``dtype``, in every octave)
-        small = np.stack(
-            [
-                to_dtype(
-                    cv2.resize(infer.float_luma(f), (width, height), interpolation=cv2.INTER_AREA),
-                    luma.dtype,
-                )
-                for f in small
-            ]
-        )
+        if count > 1 and small.shape[1:] == (2 * height, 2 * width):
+            # Tiled: each tile's shrunk luma from the larger octave's under it
+            # (the same values), not a shrunk copy of the whole stack.
+            small = _Shrunk(small, height, width)
+        else:
+            small = _shrink(small[:, :, :], height, width)
         coarse = infer.decision_scores(model, small, tile=tile, progress=reporter, dtype=dtype)
         for k, level in enumerate(coarse):
             up = cv2.resize(
                 level.astype(FLOAT, copy=False), (cols, rows), interpolation=cv2.INTER_LINEAR
             )
             np.add(total[k], up, out=total[k], casting="unsafe")  # summed in float32
+        del coarse, up  # not held beside the next octave's stack
         if reporter is not None and count == 1:  # scored whole: one pass, not reported
             reporter(1, 1)
     if len(shapes) > 1:
@@ -569,18 +621,8 @@ def fuse_gacn_passes(
     )
     num = check_int("num_frames", num_frames, minimum=2)
     report = progress or (lambda stage, done, total: None)
-    color = channel_axis is not None
     model = _load_model(weights, num)
-    # Luma as uint16 (exact for 8- and 16-bit grey frames) and scores as float16:
-    # 4 bytes per pixel and frame instead of 8.
-    luma: NDArray[np.uint16] | None = None
-    for k, frame in enumerate(_checked_frames(read_frames(), channel_axis, num)):
-        if luma is None:
-            luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
-        luma[k] = to_dtype(luminance(frame, color=color), np.uint16)
-        report("luma", k + 1, num)
-    del frame  # the last one: a float32 frame held through the network pass otherwise
-    assert luma is not None  # _checked_frames gave num >= 2 frames
+    luma = _first_pass(read_frames(), channel_axis, num, report)
     labels, depth, confidence, probs = _decide(
         model,
         luma,
@@ -609,6 +651,39 @@ def fuse_gacn_passes(
     # The frames' colour axis, counted in a stack of them.
     axis = None if channel_axis is None else channel_axis + 1 if channel_axis >= 0 else channel_axis
     return finish(image, depth, confidence, channel_axis=axis, stack_ndim=image.ndim + 1)
+
+
+def _first_pass(
+    frames: Iterable[NDArray],
+    channel_axis: int | None,
+    num: int,
+    report: Callable[[str, int, int], None],
+) -> NDArray[np.uint16]:
+    """Every frame's luma as uint16 (exact for 8- and 16-bit grey frames), a band of
+    rows at a time.
+
+    With the scores as float16 the network's pass holds 4 bytes per pixel
+    and frame instead of 8. The luma of each band is that of the frame's
+    float32 copy (``luminance(as_float_image(frame))``), but no such copy of
+    a whole colour frame (12 bytes a pixel) is made: those copies, freed
+    frame after frame, left their memory in the allocator's heap, about a
+    gigabyte at 24 MP that the rest of the fusion did not reuse.
+    """
+    from allfocus.focus.measures import Workspace
+    from allfocus.fusion.streaming import band_rows, luma_rows, row_bands
+
+    color = channel_axis is not None
+    work = Workspace()
+    luma: NDArray[np.uint16] | None = None
+    for k, frame in enumerate(_checked_frames(frames, channel_axis, num, as_float=False)):
+        if luma is None:
+            luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
+        for r0, r1 in row_bands(len(frame), band_rows(frame.shape[1])):
+            part = luma_rows(frame[r0:r1], color=color, work=work, name=f"frame {k}")
+            luma[k, r0:r1] = to_dtype(part, np.uint16)
+        report("luma", k + 1, num)
+    assert luma is not None  # _checked_frames gave num >= 2 frames
+    return luma
 
 
 def _checked_frames(

@@ -116,6 +116,41 @@ def _opencv_serial() -> Iterator[None]:
                 cv2.setNumThreads(_opencv_threads)
 
 
+def luma_rows(part: NDArray, *, color: bool, work: Workspace, name: str) -> NDArray[np.float32]:
+    """Luma of frame rows ``part``, as ``luminance(as_float_image(part))`` computes it.
+
+    Unsigned frames are scaled and weighted a few rows at a time into
+    ``work``'s arrays, so no float32 copy of the colour rows is made. The
+    result is ``work``'s array "luma" (or "values" for grey frames): it is
+    overwritten by the next call with the same workspace. ``name`` names the
+    frame in the error for NaN, inf or negative values.
+    """
+    if part.dtype.kind != "u":  # floats are checked for NaN, signed ints for negatives
+        values = as_float_image(part, name=name)
+    elif color and part.shape[-1] >= 3:
+        # scaled and weighted a few rows at a time, in cache
+        luma = work("luma", part.shape[:2])
+        scale = FLOAT(dtype_range(part.dtype))
+        step = _LUMA_ROWS
+        chunk = work("values", (step, *part.shape[1:]))
+        for r in range(0, part.shape[0], step):
+            rgb = part[r : r + step]
+            values = np.divide(rgb, scale, out=chunk[: len(rgb)], dtype=FLOAT)
+            np.matmul(values[..., :3], _LUMA_WEIGHTS, out=luma[r : r + step])
+        return luma
+    else:
+        values = work("values", part.shape)
+        np.divide(part, FLOAT(dtype_range(part.dtype)), out=values, dtype=FLOAT)
+    if not color:
+        return np.ascontiguousarray(values)
+    luma = work("luma", part.shape[:2])
+    if values.shape[-1] == 1:
+        np.copyto(luma, values[..., 0])
+    else:
+        np.matmul(values[..., :3], _LUMA_WEIGHTS, out=luma)
+    return luma
+
+
 def row_bands(rows: int, size: int = _BAND) -> list[tuple[int, int]]:
     """Split ``rows`` into ``[start, stop)`` bands of ``size`` rows (the last may be shorter)."""
     return [(r, min(r + size, rows)) for r in range(0, rows, size)]
@@ -479,31 +514,8 @@ class _DepthmapStream:
         return work
 
     def _luma(self, part: NDArray, k: int, work: Workspace) -> NDArray[np.float32]:
-        """Luma of frame rows ``part``, as ``luminance(as_float_image(part))`` computes it."""
-        if part.dtype.kind != "u":  # floats are checked for NaN, signed ints for negatives
-            values = as_float_image(part, name=f"frame {k}")
-        elif self.color and part.shape[-1] >= 3:
-            # scaled and weighted a few rows at a time, in cache
-            luma = work("luma", part.shape[:2])
-            scale = FLOAT(dtype_range(part.dtype))
-            step = _LUMA_ROWS
-            chunk = work("values", (step, *part.shape[1:]))
-            for r in range(0, part.shape[0], step):
-                rgb = part[r : r + step]
-                values = np.divide(rgb, scale, out=chunk[: len(rgb)], dtype=FLOAT)
-                np.matmul(values[..., :3], _LUMA_WEIGHTS, out=luma[r : r + step])
-            return luma
-        else:
-            values = work("values", part.shape)
-            np.divide(part, FLOAT(dtype_range(part.dtype)), out=values, dtype=FLOAT)
-        if not self.color:
-            return np.ascontiguousarray(values)
-        luma = work("luma", part.shape[:2])
-        if values.shape[-1] == 1:
-            np.copyto(luma, values[..., 0])
-        else:
-            np.matmul(values[..., :3], _LUMA_WEIGHTS, out=luma)
-        return luma
+        """Luma of frame rows ``part`` (see :func:`luma_rows`)."""
+        return luma_rows(part, color=self.color, work=work, name=f"frame {k}")
 
     def add(self, frame: NDArray, k: int, pool: Executor) -> None:
         first = k == 0
