@@ -156,10 +156,11 @@ tables rank coarsely. Where allfocus is behind:
   synthetic stacks it is
   below `depthmap`: 36.68 against 36.85 dB on average and 29.88 against 30.28 dB at the
   edges. These `gacn` rows predate the classical focus measure added to its logits and
-  the near-end vote on classical labels (docs/gacn.md), which after this run moved it level
-  with `depthmap` on synthetic stacks (bench_gacn: 28.52 / 40.47 / 43.00 dB against 28.44 /
-  40.53 / 43.18 at 2 / 5 / 10 frames; bench_fusion: +0.27 / +4.28 / +5.85 dB over enfuse
-  against +0.26 / +3.78 / +5.48) and Lytro in bench_gacn from 0.7538 to 0.7539.
+  the near-end vote on classical labels (docs/gacn.md), which after this run moved it about
+  level with `depthmap` on synthetic stacks (bench_gacn, ten scenes a row: 27.67 / 39.54 /
+  42.88 dB against 27.65 / 39.32 / 43.11 at 2 / 5 / 10 frames, ahead on 4, 4 and 3 of the
+  10 scenes; bench_fusion: +0.27 / +4.28 / +5.85 dB over enfuse against +0.26 / +3.78 /
+  +5.48) and Lytro in bench_gacn from 0.7538 to 0.7539.
 - **allfocus `guided` at occlusion edges.** Its edge-band PSNR (25.83 dB) is 1.5 to 1.9 dB
   below enfuse, StackMFF V3 and allfocus `pyramid`, and 4.5 dB below `depthmap`; the
   synthetic crop shows the veil.
