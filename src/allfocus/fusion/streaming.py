@@ -513,10 +513,6 @@ class _DepthmapStream:
             work = self._scratch.work = Workspace()
         return work
 
-    def _luma(self, part: NDArray, k: int, work: Workspace) -> NDArray[np.float32]:
-        """Luma of frame rows ``part`` (see :func:`luma_rows`)."""
-        return luma_rows(part, color=self.color, work=work, name=f"frame {k}")
-
     def add(self, frame: NDArray, k: int, pool: Executor) -> None:
         first = k == 0
 
@@ -524,7 +520,7 @@ class _DepthmapStream:
             r0, r1 = band
             lo, hi = band_window(r0, r1, self.halo, self.rows, _GRID)
             work = self._work()
-            luma = self._luma(frame[lo:hi], k, work)
+            luma = luma_rows(frame[lo:hi], color=self.color, work=work, name=f"frame {k}")
             score = focus_into(
                 self.measure,
                 luma,
