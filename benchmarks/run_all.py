@@ -126,7 +126,8 @@ other, less than the differences between metric implementations in the literatur
 tables rank coarsely. Where allfocus is behind:
 
 - **Lytro.** StackMFF V3 (0.7533) is ahead of allfocus `gacn` (0.7530 here; 0.7539 in
-  bench_gacn, which scores the in-memory colour result), and openfocus `gfgfgf` (0.7522)
+  bench_gacn, which scores the in-memory colour result without the command's exposure
+  matching: that matching, not the 8-bit output, is the difference, docs/methods.md), and openfocus `gfgfgf` (0.7522)
   ahead of `depthmap` (0.7513). On the Lytro triples `gfgfgf` and StackMFF V3 lead `guided`
   by under 0.001, and `gacn` (0.6301) is 0.001 above `depthmap` (0.6291). (On MFIFB, 92
   pairs, and the 18 classic pairs `gacn` is first, `depthmap` second and fourth.)
