@@ -127,10 +127,11 @@ tables rank coarsely. Where allfocus is behind:
 
 - **Lytro.** StackMFF V3 (0.7533) is ahead of allfocus `gacn` (0.7530 here; 0.7539 in
   bench_gacn, which scores the in-memory colour result without the command's exposure
-  matching: that matching, not the 8-bit output, is the difference, docs/methods.md), and openfocus `gfgfgf` (0.7522)
-  ahead of `depthmap` (0.7513). On the Lytro triples `gfgfgf` and StackMFF V3 lead `guided`
-  by under 0.001, and `gacn` (0.6301) is 0.001 above `depthmap` (0.6291). (On MFIFB, 92
-  pairs, and the 18 classic pairs `gacn` is first, `depthmap` second and fourth.)
+  matching: that matching, not the 8-bit output, is the difference, docs/methods.md), and
+  openfocus `gfgfgf` (0.7522) ahead of `depthmap` (0.7513). On the Lytro triples `gfgfgf` and
+  StackMFF V3 lead `guided` by under 0.001, and `gacn` (0.6301) is 0.001 above `depthmap`
+  (0.6291). (On MFIFB, 92 pairs, and the 18 classic pairs `gacn` is first, `depthmap` second
+  and fourth.)
 - **NMI and Q_CB.** openfocus `dct` and StackMFF V2 and V3 score higher NMI than every
   allfocus method on every pair set (MFIFB: `dct` 1.273 against 1.222 for `gacn` and 1.202
   for `depthmap`), and `dct` and StackMFF V3 higher Q_CB on Lytro and the classic pairs.
