@@ -680,6 +680,29 @@ def test_passes_refuse_frames_that_do_not_make_the_stack():
         fuse_gacn_passes(lambda: next(passes), 3, channel_axis=-1)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_passes_refuse_bad_float_values_checking_each_frame_once(bad, monkeypatch):
+    from allfocus._core import validate
+    from allfocus._core.errors import InputError
+    from allfocus.fusion import gacn, streaming
+
+    stack = synthetic_stack((48, 64), 3, rng=5).frames.astype(np.float32)
+    stack[2, 40, 10, 1] = bad
+    checked = []
+
+    def spy(arr, *args, **kwargs):
+        checked.append(kwargs.get("name"))
+        return validate.as_float_image(arr, *args, **kwargs)
+
+    monkeypatch.setattr(gacn, "as_float_image", spy)
+    monkeypatch.setattr(streaming, "as_float_image", spy)
+    with pytest.raises(InputError, match="frame 2"):
+        gacn.fuse_gacn_passes(lambda: iter(stack), 3, channel_axis=-1)
+    # The first pass checks a float frame's values once (its luma, band by
+    # band), not the whole frame before that as well.
+    assert checked == ["frame 0", "frame 1", "frame 2"]
+
+
 def test_files_of_a_large_stack_are_read_twice_by_gacn(synthetic_dir, monkeypatch):
     from allfocus import io
     from allfocus.fusion import gacn

@@ -676,7 +676,10 @@ def _first_pass(
     color = channel_axis is not None
     work = Workspace()
     luma: NDArray[np.uint16] | None = None
-    for k, frame in enumerate(_checked_frames(frames, channel_axis, num, as_float=False)):
+    # luma_rows checks a float or signed frame's values band by band, naming
+    # the frame, so _checked_frames need not check (and copy) it whole first.
+    checked = _checked_frames(frames, channel_axis, num, as_float=False, check_values=False)
+    for k, frame in enumerate(checked):
         if luma is None:
             luma = np.empty((num, *frame.shape[:2]), dtype=np.uint16)
         for r0, r1 in row_bands(len(frame), band_rows(frame.shape[1])):
@@ -695,10 +698,12 @@ def _checked_frames(
     shape: tuple[int, ...] | None = None,
     report: Callable[[str, int, int], None] | None = None,
     as_float: bool = True,
+    check_values: bool = True,
 ) -> Iterator[NDArray]:
     """Each frame channels last, checked like the frames of a stack: as float32 in
     [0, 1], or with ``as_float=False`` in its own dtype (a float frame is still
-    checked for NaN and inf)."""
+    checked for NaN and inf, a signed one for negative values, unless
+    ``check_values=False``: the caller checks them)."""
     expected = 2 if channel_axis is None else 3
     count = 0
     for k, frame in enumerate(frames):
@@ -721,7 +726,7 @@ def _checked_frames(
             )
         if as_float:
             arr = as_float_image(arr, name=f"frame {k}")
-        elif arr.dtype.kind != "u":
+        elif check_values and arr.dtype.kind != "u":
             as_float_image(arr, name=f"frame {k}")  # checks signed or float values only
         yield np.ascontiguousarray(arr)
         count = k + 1
