@@ -150,19 +150,19 @@ tables rank coarsely. Where allfocus is behind:
   (fused frame by frame there), where enfuse and openfocus `dct` and `gfgfgf` need about
   1 GB. allfocus `pyramid` and `guided` hold that stack whole: 3.9 and 4.3 GB.
 - **`gacn` is slow and heavy for what it gains.** 2.5 to 3.5 s and 0.6 to 0.7 GB a pair or
-  triple, 10.5 s and 1.0 GB for the 32-frame keyboard stack, 14 to 40 s and 1.1 to 1.5 GB
-  for the 6- to 10-frame stacks of 1.7 to 3.1 MP, 121 s and 2.3 GB for the 20 MP stack,
-  which it reads twice (StackMFF V3 in the clean run: 20 s, 36 to 82 s and 252 s). In the
-  run before this refresh it took 2.7 s and 0.77 GB a Lytro pair (3.4 s and 0.63 GB now;
-  MFIFB and the classic pairs 2.5 to 2.7 s in both), 11.5 s, 19 to 49 s and 140 s and
-  3.4 GB for the 20 MP stack. On the synthetic stacks (5 scenes a row, 512 x 384, 8-bit
-  files through the command line) it is now ahead of `depthmap` on every row: 27.80 /
-  39.49 / 44.14 dB against 27.79 / 38.99 / 43.77 at 2 / 5 / 10 frames, 37.14 against
-  36.85 on average and 30.94 against 30.28 in the occlusion-edge band (before the classical
-  focus measure in its logits and the near-end vote on classical labels, docs/gacn.md:
-  36.68 and 29.88). bench_gacn's ten 256 x 256 scenes a row, scored in memory, have it
-  level rather than ahead: +0.02 / +0.22 / -0.23 dB, each within about one standard error
-  of the scenes' spread, and at least as good on 4, 4 and 3 of the 10.
+  triple, 10.5 s and 1.0 GB for the 32-frame keyboard stack, 14 to 40 s and 1.1 to 1.5 GB for
+  the 6- to 10-frame stacks of 1.7 to 3.1 MP, 121 s and 2.3 GB for the 20 MP stack, which it
+  reads twice (StackMFF V3 in the clean run: 20 s, 36 to 82 s and 252 s). In the run before
+  this refresh it took 2.7 s and 0.77 GB a Lytro pair (3.4 s and 0.63 GB now; MFIFB 2.6 s then
+  and 2.7 s now, the classic pairs 3.0 and 2.5 s: run-to-run spread), 11.5 s, 19 to 49 s and
+  140 s and 3.4 GB for the 20 MP stack. On the synthetic stacks (5 scenes a row, 512 x 384,
+  8-bit files through the command line) it is now ahead of `depthmap` on every row: 27.80 /
+  39.49 / 44.14 dB against 27.79 / 38.99 / 43.77 at 2 / 5 / 10 frames, 37.14 against 36.85 on
+  average and 30.94 against 30.28 in the occlusion-edge band (before the classical focus
+  measure in its logits and the near-end vote on classical labels, docs/gacn.md: 36.68 and
+  29.88). bench_gacn's ten 256 x 256 scenes a row, scored in memory, have it level rather than
+  ahead: +0.02 / +0.22 / -0.23 dB, each within about one standard error of the scenes' spread,
+  and at least as good on 4, 4 and 3 of the 10.
 - **allfocus `guided` at occlusion edges.** Its edge-band PSNR (25.83 dB) is 1.5 to 1.9 dB
   below enfuse, StackMFF V3 and allfocus `pyramid`, and 4.5 dB below `depthmap`; the
   synthetic crop shows the veil.
