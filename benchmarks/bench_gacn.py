@@ -134,6 +134,8 @@ def main() -> None:
         help="weights to score on Lytro (registered names or .pt paths); the first is the default",
     )
     args = parser.parse_args()
+    if args.scenes < 1:
+        parser.error(f"--scenes must be at least 1; got {args.scenes}")
     try:
         import torch
     except ImportError:
@@ -212,7 +214,7 @@ def main() -> None:
 
     # Ten scenes a row: with three, near-identical settings swung a row by
     # +-0.5 dB, more than the gap being measured.
-    seeds = range(100, 100 + (2 if args.quick else max(1, args.scenes)))
+    seeds = range(100, 100 + (2 if args.quick else args.scenes))
     rows = []
     variants = {
         "depthmap plain": ("depthmap", DEFOCUS_MODEL_OFF),
