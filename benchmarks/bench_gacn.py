@@ -122,8 +122,8 @@ def main() -> None:
     parser.add_argument(
         "--scenes",
         type=int,
-        default=10,
-        help="synthetic scenes a row (seeds 100+; default 10; the gap's standard error "
+        default=30,
+        help="synthetic scenes a row (seeds 100+; default 30; the gap's standard error "
         "shrinks as the square root of their number)",
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not write the doc")
@@ -136,6 +136,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.scenes < 1:
         parser.error(f"--scenes must be at least 1; got {args.scenes}")
+    default_scenes = parser.get_default("scenes")
+    scenes_flag = (
+        " --quick"
+        if args.quick
+        else f" --scenes {args.scenes}"
+        if args.scenes != default_scenes
+        else ""
+    )
     try:
         import torch
     except ImportError:
@@ -145,7 +153,7 @@ def main() -> None:
     from allfocus.nn.infer import decision_scores, pretrained_gacn
 
     parts = [
-        f"Command: `python benchmarks/bench_gacn.py{' --quick' if args.quick else ''}` on "
+        f"Command: `python benchmarks/bench_gacn.py{scenes_flag}` on "
         f"{machine_line()}, torch {torch.__version__} (CPU, 2 threads). Weights "
         f"{', '.join(f'`{w}`' for w in args.weights)} (records in `src/allfocus/nn/weights/`, "
         "see `docs/gacn.md`); where a row names none it uses the default, "
@@ -212,8 +220,9 @@ def main() -> None:
     else:
         parts.append("Lytro data not found; Lytro rows skipped.")
 
-    # Ten scenes a row: with three, near-identical settings swung a row by
-    # +-0.5 dB, more than the gap being measured.
+    # Thirty scenes a row: with three, near-identical settings swung a row by
+    # +-0.5 dB, and with ten the 10-frame gap's standard error was 0.43 dB,
+    # more than the gap being measured (docs/gacn.md).
     seeds = range(100, 100 + (2 if args.quick else args.scenes))
     rows = []
     variants = {

@@ -160,9 +160,9 @@ tables rank coarsely. Where allfocus is behind:
   39.49 / 44.14 dB against 27.79 / 38.99 / 43.77 at 2 / 5 / 10 frames, 37.14 against 36.85 on
   average and 30.94 against 30.28 in the occlusion-edge band (before the classical focus
   measure in its logits and the near-end vote on classical labels, docs/gacn.md: 36.68 and
-  29.88). bench_gacn's ten 256 x 256 scenes a row, scored in memory, have it level rather than
-  ahead: +0.02 / +0.22 / -0.23 dB, each within about one standard error of the scenes' spread,
-  and at least as good on 4, 4 and 3 of the 10.
+  29.88). bench_gacn's thirty 256 x 256 scenes a row, scored in memory, have it level rather
+  than ahead: +0.02 / -0.08 / -0.08 dB, each within a standard error of the scenes' spread,
+  and at least as good on 12, 8 and 15 of the 30.
 - **allfocus `guided` at occlusion edges.** Its edge-band PSNR (25.83 dB) is 1.5 to 1.9 dB
   below enfuse, StackMFF V3 and allfocus `pyramid`, and 4.5 dB below `depthmap`; the
   synthetic crop shows the veil.
