@@ -171,9 +171,37 @@ def test_blend_along_edges_takes_the_selected_guide():
     )
 
 
+def test_remove_small_regions_takes_the_nearest_large_pixels_label():
+    # Against scipy's exact Euclidean feature transform: OpenCV's 5 x 5 mask
+    # may pick a large pixel up to 0.2 px farther, so a small pixel may take
+    # another label only where two large regions are at nearly equal distance.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    labels = (rng.random((120, 160)) * 3).astype(np.intp)
+    labels[:, :60] = 0
+    labels[40:80, 100:140] = 1
+    out = remove_small_regions(labels, min_size=6)
+    small = out != labels
+    assert small.sum() > 1000
+    regions = [ndimage.label(labels == v)[0] for v in range(3)]
+    big = np.zeros(labels.shape, bool)
+    for v, reg in enumerate(regions):
+        sizes = np.bincount(reg.ravel())
+        big |= (labels == v) & (sizes[reg] >= 6)
+    dist, (rows, cols) = ndimage.distance_transform_edt(~big, return_indices=True)
+    exact = labels[rows, cols]
+    assert (out == exact).mean() > 0.98
+    # where they differ, the label taken is that of a large pixel at most 0.2 px farther
+    for r, c in zip(*np.nonzero(out != exact), strict=True):
+        near = big & (labels == out[r, c])
+        yy, xx = np.nonzero(near)
+        assert np.hypot(yy - r, xx - c).min() <= dist[r, c] + 0.2
+
+
 def test_remove_small_regions_memory(traced_peak):
     # Two large regions sprinkled with single pixels: the nearest large pixel
-    # of each comes from the feature transform alone. With the distances as
+    # of each comes from OpenCV's labelled distance transform (int32 numbers). With the distances as
     # well (float64 and their int32 and float64 temporaries) the peak was 38
     # bytes a pixel; a sorted copy for the labels present and np.isin added more.
     rng = np.random.default_rng(0)

@@ -12,6 +12,7 @@ MODULES = [
     "allfocus.filters.pyramid",
     "allfocus.focus",
     "allfocus.focus.measures",
+    "allfocus.fusion._common",
     "allfocus.fusion.depthmap",
     "allfocus.fusion.exposure",
     "allfocus.fusion.gacn",

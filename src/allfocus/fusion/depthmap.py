@@ -28,7 +28,6 @@ from types import MappingProxyType
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 
 from allfocus._core.types import FusionResult
 from allfocus._core.validate import FLOAT, as_float_image
@@ -45,6 +44,7 @@ from allfocus.fusion._common import (
     prepare,
     select,
     subframe_depth,
+    take_nearest_large,
 )
 
 #: Options of :func:`fuse_depthmap` that turn its defocus model off, leaving
@@ -96,11 +96,7 @@ def remove_small_regions(labels: NDArray[np.integer], *, min_size: int) -> NDArr
         del comp
     if not small.any() or small.all():
         return labels
-    # Only the nearest large pixel is needed, not its distance (float64, 8 bytes a pixel).
-    rows, cols = ndi.distance_transform_edt(small, return_distances=False, return_indices=True)
-    out = labels.copy()
-    out[small] = labels[rows[small], cols[small]]
-    return out
+    return take_nearest_large(labels, small)
 
 
 def focus_volume(luma: NDArray[np.float32], *, measure: str, window: int) -> NDArray[np.float32]:

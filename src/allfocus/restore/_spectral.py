@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
 from allfocus.restore.psf import disc_psf
@@ -184,6 +183,8 @@ def spectral_blur(
     residual : same shape
         Weighted mean squared log-spectrum misfit (0 = perfect fit).
     """
+    import scipy.fft  # here, not at import: the command line loads this module for every run
+
     model = spectral_model(float(window_sigma))
     half = PATCH // 2
     mode = "reflect" if min(luma.shape) > half else "symmetric"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError
@@ -183,6 +182,8 @@ def _deconvolve_tiles(
     extrapolation of the members before filtering: deconvolving sharp
     detail with a large disc is what makes ringing halos.
     """
+    import scipy.fft  # here: every command imports this module, few deconvolve
+
     halo = _halo(radius, tolerance)
     k = padded.shape[0]
     longest = max(max(ys.stop - ys.start, xs.stop - xs.start) for ys, xs in tiles)
