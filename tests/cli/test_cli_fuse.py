@@ -223,8 +223,8 @@ def test_weights_choose_the_network(synthetic_dir, tmp_path, capsys):
 
 
 def test_command_line_fuse_does_not_import_scipy():
-    # Importing scipy.ndimage and scipy.fft took 0.55 s of a 1.2 s command
-    # fusing one pair; nothing on the default path needs them.
+    # Importing scipy.ndimage and scipy.fft took up to 0.55 s of a 1.15 s
+    # command fusing one pair; nothing on the default path needs them.
     import subprocess
     import sys
 

@@ -201,9 +201,10 @@ def test_remove_small_regions_takes_the_nearest_large_pixels_label():
 
 def test_remove_small_regions_memory(traced_peak):
     # Two large regions sprinkled with single pixels: the nearest large pixel
-    # of each comes from OpenCV's labelled distance transform (int32 numbers). With the distances as
-    # well (float64 and their int32 and float64 temporaries) the peak was 38
-    # bytes a pixel; a sorted copy for the labels present and np.isin added more.
+    # of each comes from OpenCV's labelled distance transform (int32 numbers).
+    # With scipy's transform and its distances as well (float64 and their
+    # int32 and float64 temporaries) the peak was 38 bytes a pixel; a sorted
+    # copy for the labels present and np.isin added more.
     rng = np.random.default_rng(0)
     labels = np.zeros((1000, 1000), np.intp)
     labels[:, 500:] = 1

@@ -220,20 +220,6 @@ def contrast_confidence(scores: NDArray[np.float32]) -> NDArray[np.float32]:
     return ((best - worst) / (best + worst + floor)).astype(FLOAT)
 
 
-__all__ = [
-    "argmax_frames",
-    "blend",
-    "check_int",
-    "check_positive",
-    "contrast_confidence",
-    "finish",
-    "one_hot",
-    "prepare",
-    "select",
-    "subframe_depth",
-]
-
-
 def take_nearest_large(
     labels: NDArray[np.integer],
     small: NDArray[np.bool_],
@@ -274,3 +260,18 @@ def take_nearest_large(
     out = labels.copy()
     out.ravel()[at] = labels[~small][nearest.ravel()[at] - 1]
     return out
+
+
+__all__ = [
+    "argmax_frames",
+    "blend",
+    "check_int",
+    "check_positive",
+    "contrast_confidence",
+    "finish",
+    "one_hot",
+    "prepare",
+    "select",
+    "subframe_depth",
+    "take_nearest_large",
+]
