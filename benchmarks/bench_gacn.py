@@ -150,11 +150,16 @@ def main() -> None:
         print("torch is not installed (pip install 'allfocus[learned]'); skipping")
         return
     torch.set_num_threads(2)
-    from allfocus.nn.infer import decision_scores, pretrained_gacn
+    import cv2
+
+    from allfocus.fusion._gacn_net import DnnGACN, decision_scores
+    from allfocus.nn.infer import TorchScorer, pretrained_gacn
 
     parts = [
         f"Command: `python benchmarks/bench_gacn.py{scenes_flag}` on "
-        f"{machine_line()}, torch {torch.__version__} (CPU, 2 threads). Weights "
+        f"{machine_line()}, torch {torch.__version__} (CPU, 2 threads), OpenCV {cv2.__version__}. "
+        "The network runs on OpenCV's dnn module (the default backend) unless a row says "
+        "torch. Weights "
         f"{', '.join(f'`{w}`' for w in args.weights)} (records in `src/allfocus/nn/weights/`, "
         "see `docs/gacn.md`); where a row names none it uses the default, "
         f"`{DEFAULT_WEIGHTS}` (`{resolve_weights(DEFAULT_WEIGHTS, 2)}` for pairs, "
@@ -281,26 +286,42 @@ def main() -> None:
     rng = np.random.default_rng(0)
     pair = pairs[0] if pairs else rng.random((2, 520, 520, 3)).astype(np.float32)
     luma = (pair[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
-    model = pretrained_gacn(resolve_weights(DEFAULT_WEIGHTS, len(pair)))
-    fuse(pair, method="gacn", channel_axis=-1)  # warm-up
-    t_net = timing(lambda: decision_scores(model, luma))
-    t_octaves = timing(lambda: octave_scores(model, luma, scales=DEFAULT_SCALES))
-    t_gacn = timing(lambda: fuse(pair, method="gacn", channel_axis=-1))
-    t_alone = timing(lambda: fuse(pair, method="gacn", channel_axis=-1, measure_weight=0.0))
+    name = resolve_weights(DEFAULT_WEIGHTS, len(pair))
+    backends = {"opencv": DnnGACN.load(name), "torch": TorchScorer(pretrained_gacn(name))}
+    times: dict[str, list[float]] = {}
+    for backend, model in backends.items():
+        fuse(pair, method="gacn", channel_axis=-1, backend=backend)  # warm-up
+        times[backend] = [
+            timing(lambda model=model: decision_scores(model, luma)),
+            timing(lambda model=model: octave_scores(model, luma, scales=DEFAULT_SCALES)),
+            timing(
+                lambda backend=backend: fuse(pair, method="gacn", channel_axis=-1, backend=backend)
+            ),
+            timing(
+                lambda backend=backend: fuse(
+                    pair, method="gacn", channel_axis=-1, measure_weight=0.0, backend=backend
+                )
+            ),
+        ]
     t_dm = timing(lambda: fuse(pair, method="depthmap", channel_axis=-1))
+    steps = [
+        "gacn network pass, full size only (scores)",
+        f"gacn network passes, {DEFAULT_SCALES} octaves (the default)",
+        "gacn, whole method (defaults)",
+        "gacn, whole method, network alone (`measure_weight=0`)",
+    ]
     parts.append(
         "### Time of one 520 x 520 colour pair (best of 3, seconds)\n\n"
+        "In process, after a warm-up (the command line adds start-up and file IO: "
+        "see the peer tables).\n\n"
         + markdown_table(
-            ["step", "seconds"],
+            ["step", "OpenCV dnn (default)", "torch"],
             [
-                ["gacn network pass, full size only (scores)", f"{t_net:.3f}"],
-                [
-                    f"gacn network passes, {DEFAULT_SCALES} octaves (the default)",
-                    f"{t_octaves:.3f}",
-                ],
-                ["gacn, whole method (defaults)", f"{t_gacn:.3f}"],
-                ["gacn, whole method, network alone (`measure_weight=0`)", f"{t_alone:.3f}"],
-                ["depthmap, whole method", f"{t_dm:.3f}"],
+                *(
+                    [step, f"{times['opencv'][i]:.3f}", f"{times['torch'][i]:.3f}"]
+                    for i, step in enumerate(steps)
+                ),
+                ["depthmap, whole method", f"{t_dm:.3f}", ""],
             ],
         )
     )

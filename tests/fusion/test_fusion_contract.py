@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from allfocus.fusion import DEFAULT_METHOD, FUSION_METHODS, FusionResult, fuse, list_methods
+from allfocus.metrics import psnr
 from allfocus.synth import synthetic_stack
 
 METHODS = FUSION_METHODS.names()
@@ -172,7 +173,7 @@ def test_halo_accepts_the_method_options(method):
     assert module.halo(**options) == reach
 
 
-def test_learned_method_without_torch_names_the_extra(synth5, monkeypatch):
+def test_learned_method_without_torch_runs_the_shipped_weights(synth5, monkeypatch):
     import sys
 
     from allfocus._core.errors import MissingDependencyError
@@ -181,5 +182,11 @@ def test_learned_method_without_torch_names_the_extra(synth5, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     for name in [m for m in sys.modules if m.startswith("allfocus.nn")]:
         monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(MissingDependencyError, match=r"allfocus\[learned\]"):
-        fuse(synth5.frames, method="gacn", channel_axis=-1)
+    # The shipped weights run on OpenCV's dnn module (their ONNX export) ...
+    res = fuse(synth5.frames, method="gacn", channel_axis=-1)
+    assert res.image.shape == synth5.sharp.shape
+    assert psnr(np.clip(res.image, 0, 1), synth5.sharp, channel_axis=-1) > 30
+    # ... what needs torch says which extra to install.
+    for options in ({"backend": "torch"}, {"refine": "network"}):
+        with pytest.raises(MissingDependencyError, match=r"allfocus\[learned\]"):
+            fuse(synth5.frames, method="gacn", channel_axis=-1, **options)

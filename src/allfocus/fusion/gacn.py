@@ -1,4 +1,4 @@
-"""GACN-style learned decision map (optional extra ``allfocus[learned]``).
+"""GACN-style learned decision map.
 
 A small network trained here (:mod:`allfocus.nn.archs.gacn`) scores every
 frame against the best of the others; the per-pixel winner is cleaned of tiny
@@ -7,14 +7,18 @@ regions and blended along decision edges by the same guided filter as
 the network's own boundary guided filter (``refine="network"``). Decisions use
 luma; all colour channels are fused. The defocus model of ``depthmap``
 (occlusion rims un-mixed, surfaces between focus planes sharpened) then runs
-on the network's depth map, as it does on depthmap's. Importing this module
-does not import torch; calling the method without torch raises
-``MissingDependencyError``.
+on the network's depth map, as it does on depthmap's. The shipped weights
+run on OpenCV's dnn module (their ONNX export, :mod:`allfocus.fusion._gacn_net`),
+so the method needs no torch; a ``.pt`` file of one's own, ``refine="network"``
+and ``backend="torch"`` need the optional extra ``allfocus[learned]`` and raise
+``MissingDependencyError`` without it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 
 import cv2
@@ -36,9 +40,18 @@ from allfocus.fusion._common import (
     select_each,
     subframe_depth,
 )
+from allfocus.fusion._gacn_net import (
+    DnnGACN,
+    UnreadableGraphError,
+    decision_scores,
+    dnn_weights,
+    float_luma,
+    tile_count,
+)
 from allfocus.fusion.depthmap import blend_along_edges, remove_small_regions, restore_detail
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_SCALES",
     "DEFAULT_WEIGHTS",
     "MEASURE_WEIGHT",
@@ -88,6 +101,11 @@ def resolve_weights(weights: str, num_frames: int) -> str:
 
 
 _REFINE = ("depthmap", "network", "soft", "none")
+#: What runs the network: ``"opencv"`` (the shipped weights' ONNX export on
+#: OpenCV's dnn module, no torch), ``"torch"`` (the ``learned`` extra: any
+#: ``.pt`` file, ``refine="network"``), or ``"auto"``: OpenCV where it can.
+#: Both give the same scores up to float rounding (``allfocus.fusion._gacn_net``).
+BACKENDS = ("auto", "opencv", "torch")
 #: Smallest side of a coarser octave that ``scales`` still scores.
 _MIN_SCALE_SIDE = 32
 #: Octaves whose scores ``fuse_gacn`` averages: full size, a half and a
@@ -141,10 +159,8 @@ def _area(frame: NDArray[np.float32], height: int, width: int) -> NDArray[np.flo
 def _shrink(stack: NDArray, height: int, width: int) -> NDArray:
     """Every frame of a grey stack shrunk to ``height`` x ``width`` by area averaging
     (:func:`_area`), in the stack's dtype."""
-    from allfocus.nn import infer
-
     dtype = stack.dtype
-    return np.stack([to_dtype(_area(infer.float_luma(f), height, width), dtype) for f in stack])
+    return np.stack([to_dtype(_area(float_luma(f), height, width), dtype) for f in stack])
 
 
 class _Shrunk:
@@ -187,17 +203,15 @@ def octave_scores(
 
     Octave ``s`` scores the stack shrunk ``2**s`` times (area averaging),
     brought back to full size (bilinear) before the mean of the logits;
-    octaves under 32 px are skipped. ``model`` is a GACN from
-    :func:`allfocus.nn.infer.pretrained_gacn`; needs torch. ``luma`` is
-    float32 in [0, 1] or uint16 (:func:`allfocus.nn.infer.float_luma`); the
+    octaves under 32 px are skipped. ``model`` is a GACN on either backend
+    (:class:`allfocus.fusion._gacn_net.Scorer`). ``luma`` is
+    float32 in [0, 1] or uint16 (:func:`allfocus.fusion._gacn_net.float_luma`); the
     scores are of ``dtype`` (float16 for a stack read twice).
 
     ``progress(done, total)`` counts the network passes of all octaves (a
     tile each, or one for an octave scored whole), and is called only when
     the full size is cut into tiles: small stacks report nothing.
     """
-    from allfocus.nn import infer
-
     num, rows, cols = luma.shape
     shapes = [(rows, cols)]
     while len(shapes) < scales:
@@ -205,7 +219,7 @@ def octave_scores(
         if min(height, width) < _MIN_SCALE_SIDE:
             break
         shapes.append((height, width))
-    counts = [infer.tile_count(model, num, r, c, tile=tile) for r, c in shapes]
+    counts = [tile_count(model, num, r, c, tile=tile) for r, c in shapes]
     if progress is None or counts[0] == 1:
         report = [None] * len(shapes)
     else:
@@ -214,7 +228,7 @@ def octave_scores(
             functools.partial(_report_from, progress, sum(counts[:i]), everything)
             for i in range(len(shapes))
         ]
-    total = infer.decision_scores(model, luma, tile=tile, progress=report[0], dtype=dtype)
+    total = decision_scores(model, luma, tile=tile, progress=report[0], dtype=dtype)
     small: NDArray | _Shrunk = luma
     for (height, width), count, reporter in zip(shapes[1:], counts[1:], report[1:], strict=True):
         # (uint16 luma stays uint16, and its scores take ``dtype``, in every octave)
@@ -224,7 +238,7 @@ def octave_scores(
             small = _Shrunk(small, height, width)
         else:
             small = _shrink(small[:, :, :], height, width)
-        coarse = infer.decision_scores(model, small, tile=tile, progress=reporter, dtype=dtype)
+        coarse = decision_scores(model, small, tile=tile, progress=reporter, dtype=dtype)
         for k, level in enumerate(coarse):
             up = cv2.resize(
                 level.astype(FLOAT, copy=False), (cols, rows), interpolation=cv2.INTER_LINEAR
@@ -341,7 +355,7 @@ def _report_from(
     progress(before + done, everything)
 
 
-@FUSION_METHODS.register("gacn", help="learned GACN-style decision map (needs allfocus[learned])")
+@FUSION_METHODS.register("gacn", help="learned GACN-style decision map (trained weights included)")
 def fuse_gacn(
     stack: NDArray,
     *,
@@ -354,6 +368,7 @@ def fuse_gacn(
     tile: int = 512,
     scales: int = DEFAULT_SCALES,
     measure_weight: float = MEASURE_WEIGHT,
+    backend: str = "auto",
     unmix_rims: bool = True,
     sharpen_between: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -403,6 +418,12 @@ def fuse_gacn(
         The defocus model of :func:`allfocus.fusion.depthmap.fuse_depthmap`,
         applied to this method's depth map (see there and ``docs/methods.md``);
         its near end is voted on ``fuse_depthmap``'s decision labels.
+    backend : {"auto", "opencv", "torch"}
+        What runs the network (:data:`BACKENDS`): OpenCV's dnn module on the
+        shipped weights' ONNX export (no torch), or torch (the ``learned``
+        extra; any ``.pt`` file, ``refine="network"``). ``"auto"`` takes
+        OpenCV where it can. The two give the same scores up to float
+        rounding.
     progress : callable, optional
         ``progress(done, total)`` after each tile of the network pass (large
         images only; the pass is most of the method's time).
@@ -420,7 +441,7 @@ def fuse_gacn(
     InputError
         For a malformed stack or invalid options.
     MissingDependencyError
-        If torch is not installed.
+        If the network needs torch (see ``backend``) and it is not installed.
 
     Notes
     -----
@@ -431,10 +452,18 @@ def fuse_gacn(
     too large for memory, reading the frames twice.
     """
     min_region, refine_radius, refine_eps, tile, scales, measure_weight = _check_options(
-        refine, min_region, refine_radius, refine_eps, tile, scales, weights, measure_weight
+        refine,
+        min_region,
+        refine_radius,
+        refine_eps,
+        tile,
+        scales,
+        weights,
+        measure_weight,
+        backend,
     )
     frames, luma = prepare(stack, channel_axis)
-    model = _load_model(weights, frames.shape[0])
+    model = _load_model(weights, frames.shape[0], backend, refine)
     labels, depth, confidence, probs = _decide(
         model,
         luma,
@@ -473,10 +502,13 @@ def _check_options(
     scales: int,
     weights: str,
     measure_weight: float,
+    backend: str,
 ) -> tuple[int, int, float, int, int, float]:
     """Validated options shared by :func:`fuse_gacn` and :func:`fuse_gacn_passes`."""
     if refine not in _REFINE:
         raise ConfigError(f"refine must be one of {', '.join(_REFINE)}; got {refine!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if not isinstance(weights, str) or not weights:
         raise ConfigError(f"weights must be a weight name or a .pt path; got {weights!r}")
     return (
@@ -489,13 +521,35 @@ def _check_options(
     )
 
 
-def _load_model(weights: str, num: int):
-    """The network for ``weights`` and a stack of ``num`` frames; needs torch."""
+def _load_model(weights: str, num: int, backend: str, refine: str):
+    """The network for ``weights`` and a stack of ``num`` frames, on ``backend``
+    (:data:`BACKENDS`): a :class:`~allfocus.fusion._gacn_net.Scorer`."""
+    name = resolve_weights(weights, num)
+    if backend == "auto" and dnn_weights(name) is not None and refine != "network":
+        try:
+            return DnnGACN.load(name)
+        except UnreadableGraphError as exc:
+            # An older OpenCV: torch runs the same network where it is installed.
+            if importlib.util.find_spec("torch") is None:
+                raise
+            warnings.warn(f"{exc}; running it with torch", RuntimeWarning, stacklevel=3)
+        backend = "torch"
+    if backend == "opencv":
+        if refine == "network":
+            raise ConfigError(
+                "refine='network' (the network's boundary filter) needs backend='torch' or 'auto'"
+            )
+        if name.endswith(".pt"):
+            raise ConfigError(
+                f"backend='opencv' runs the shipped weights only; {name!r} needs backend='torch' "
+                "or 'auto' (the learned extra)"
+            )
+        return DnnGACN.load(name)
     try:
         from allfocus.nn import infer
     except ImportError as exc:
         raise missing_dependency("torch", "learned") from exc
-    return infer.pretrained_gacn(resolve_weights(weights, num))
+    return infer.TorchScorer(infer.pretrained_gacn(name))
 
 
 def _decide(
@@ -553,7 +607,7 @@ def _combine(
     if refine == "network":
         from allfocus.nn import infer
 
-        return blend(frames, infer.boundary_weights(model, probs, luma))
+        return blend(frames, infer.boundary_weights(model.model, probs, luma))
     return blend_along_edges(frames, luma, labels, radius, eps)
 
 
@@ -570,6 +624,7 @@ def fuse_gacn_passes(
     tile: int = 512,
     scales: int = DEFAULT_SCALES,
     measure_weight: float = MEASURE_WEIGHT,
+    backend: str = "auto",
     progress: Callable[[str, int, int], None] | None = None,
 ) -> FusionResult:
     """:func:`fuse_gacn` of a stack read twice, a frame at a time, without the defocus model.
@@ -596,7 +651,7 @@ def fuse_gacn_passes(
     channel_axis : int or None
         Colour axis of each frame (``-1`` or ``2`` for channels last, ``0``
         for channels first); ``None`` for grey.
-    weights, refine, min_region, refine_radius, refine_eps, tile, scales, measure_weight
+    weights, refine, min_region, refine_radius, refine_eps, tile, scales, measure_weight, backend
         As :func:`fuse_gacn`.
     progress : callable, optional
         ``progress(stage, done, total)`` with stages ``"luma"`` (first pass,
@@ -614,14 +669,22 @@ def fuse_gacn_passes(
         For frames of different shapes, a count other than ``num_frames``,
         or invalid options.
     MissingDependencyError
-        If torch is not installed.
+        If the network needs torch (see ``backend``) and it is not installed.
     """
     min_region, refine_radius, refine_eps, tile, scales, measure_weight = _check_options(
-        refine, min_region, refine_radius, refine_eps, tile, scales, weights, measure_weight
+        refine,
+        min_region,
+        refine_radius,
+        refine_eps,
+        tile,
+        scales,
+        weights,
+        measure_weight,
+        backend,
     )
     num = check_int("num_frames", num_frames, minimum=2)
     report = progress or (lambda stage, done, total: None)
-    model = _load_model(weights, num)
+    model = _load_model(weights, num, backend, refine)
     luma = _first_pass(read_frames(), channel_axis, num, report)
     labels, depth, confidence, probs = _decide(
         model,
@@ -746,6 +809,7 @@ def halo(
     tile: int = 512,
     scales: int = DEFAULT_SCALES,
     measure_weight: float = MEASURE_WEIGHT,
+    backend: str = "auto",
     unmix_rims: bool = True,
     sharpen_between: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -760,7 +824,7 @@ def halo(
     38
     """
     # Whole-stack steps and reporting: no halo.
-    del weights, refine_eps, tile, unmix_rims, sharpen_between, progress
+    del weights, refine_eps, tile, unmix_rims, sharpen_between, progress, backend
     boundary = 2 * 3 + 4 if refine == "network" else 2 * int(refine_radius)
     # The coarsest octave reaches 2**(scales - 1) times as far, and its
     # resampling (area down, bilinear up) a pixel of that octave more.

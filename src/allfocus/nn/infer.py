@@ -7,7 +7,6 @@ threads are the caller's choice (CPU float32 by default).
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,13 +16,15 @@ from numpy.typing import NDArray
 from torch import nn
 
 from allfocus._core.errors import ConfigError
-from allfocus._core.validate import as_float_image
+from allfocus.fusion import _gacn_net as _net
+from allfocus.fusion._gacn_net import float_luma
 from allfocus.nn.archs.deblur import DeblurNet
 from allfocus.nn.archs.gacn import GACN
 from allfocus.nn.models import create_model
 from allfocus.nn.weights import WEIGHTS, read_state, split_arch
 
 __all__ = [
+    "TorchScorer",
     "boundary_weights",
     "deblur_rgb",
     "decision_scores",
@@ -33,9 +34,6 @@ __all__ = [
     "tile_count",
     "tile_size",
 ]
-
-#: Bytes that inference may hold at its peak for one tile (sets the tile side for many frames).
-_TILE_BUDGET = 384 * 2**20
 
 
 def _frozen(model: nn.Module) -> nn.Module:
@@ -117,47 +115,44 @@ def _gacn_from_file(path: Path) -> GACN:
     )
 
 
-def peak_bytes_per_pixel(num_frames: int, model: GACN) -> int:
-    """Estimated peak bytes per pixel of :meth:`GACN.scores_frame_by_frame` on a tile.
+class TorchScorer:
+    """A GACN run by torch, as :func:`allfocus.fusion._gacn_net.decision_scores` runs it.
 
-    Frame-by-frame inference keeps the log activities of every frame (plus
-    the scores) and one frame's features and decision-path maps at a time;
-    the constant covers the latter. Measured peaks for ``gacn_v3`` (one
-    thread, tiles of 400 px, 5 and 16 frames) are about 1,240 bytes per pixel
-    plus 165 per frame, within some 15 % from run to run (before the dense
-    blocks wrote into one buffer: 1,600-2,000 plus 150); the estimate sits at
-    or a little above them.
+    The torch backend of ``fuse_gacn`` (``backend="torch"``): any ``.pt``
+    file, and the network's own boundary filter (``model``).
     """
-    activity = (model.project.out_channels + 1) * len(model.windows)
-    return 4 * (int(num_frames) * (activity + 2) + 12 * model.features.out_channels)
+
+    def __init__(self, model: GACN, device: str = "cpu") -> None:
+        self.model = model
+        self.device = device
+        self.receptive_radius = model.receptive_radius
+        self.activity_size = (model.project.out_channels + 1) * len(model.windows)
+        self.feature_channels = model.features.out_channels
+        # one frame's features and decision path (12 float32 maps per feature
+        # channel, measured: allfocus.fusion._gacn_net.peak_bytes_per_pixel)
+        self.fixed_bytes_per_pixel = 4 * 12 * self.feature_channels
+
+    def score_stack(self, luma: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Scores (S, M, N) of one grey stack (:meth:`GACN.scores_frame_by_frame`)."""
+        return _run(self.model, luma, self.device)
+
+
+def peak_bytes_per_pixel(num_frames: int, model: GACN) -> int:
+    """Estimated peak bytes per pixel of :meth:`GACN.scores_frame_by_frame` on a tile
+    (:func:`allfocus.fusion._gacn_net.peak_bytes_per_pixel`)."""
+    return _net.peak_bytes_per_pixel(num_frames, TorchScorer(model))
 
 
 def tile_size(num_frames: int, tile: int, model: GACN) -> int:
     """Tile side for ``num_frames`` frames: ``tile``, smaller where one tile would not fit."""
-    fit = int(math.sqrt(_TILE_BUDGET / peak_bytes_per_pixel(num_frames, model)))
-    return max(64, min(int(tile), fit))
+    return _net.tile_size(num_frames, tile, TorchScorer(model))
 
 
 def tile_count(
     model: GACN, num_frames: int, rows: int, cols: int, *, tile: int = 512, halo: int | None = None
 ) -> int:
     """Tiles :func:`decision_scores` cuts a ``rows`` x ``cols`` stack into (1: one pass)."""
-    halo = model.receptive_radius if halo is None else int(halo)
-    side = tile_size(num_frames, tile, model)
-    if rows <= side + 2 * halo and cols <= side + 2 * halo:
-        return 1
-    return math.ceil(rows / side) * math.ceil(cols / side)
-
-
-def float_luma(luma: NDArray) -> NDArray[np.float32]:
-    """Grey frames as float32 in [0, 1], contiguous: float32 as they are, uint16 over
-    65535 (:func:`allfocus._core.validate.as_float_image`).
-
-    :func:`allfocus.fusion.gacn.fuse_gacn_passes` keeps a large stack's luma
-    as uint16 (2 bytes a pixel, exact for 8- and 16-bit grey images) and converts
-    it a tile or a frame at a time.
-    """
-    return np.ascontiguousarray(as_float_image(luma, name="luma"))
+    return _net.tile_count(TorchScorer(model), num_frames, rows, cols, tile=tile, halo=halo)
 
 
 def _run(model: GACN, luma: NDArray, device: str) -> NDArray[np.float32]:
@@ -176,49 +171,12 @@ def decision_scores(
     progress: Callable[[int, int], None] | None = None,
     dtype: type = np.float32,
 ) -> NDArray:
-    """Per-frame decision scores (logits over frames) of a grey stack.
-
-    Parameters
-    ----------
-    model : GACN
-    luma : (S, M, N) ndarray of float32 or uint16
-        Grey frames in [0, 1] (uint16: over 65535, see :func:`float_luma`).
-    tile : int
-        Largest tile side; images up to ``tile + 2 * halo`` are processed whole.
-    halo : int, optional
-        Overlap added around each tile; defaults to the model's receptive radius.
-    device : str
-        Torch device.
-    progress : callable, optional
-        ``progress(done, total)`` after each tile, when the image is tiled.
-    dtype : numpy dtype
-        Of the result: float16 halves what a large stack's scores hold.
-
-    Returns
-    -------
-    (S, M, N) ndarray of ``dtype``
-        Tiled and whole-image results agree up to float rounding wherever the
-        halo covers the receptive field, except that the channel
-        squeeze-excitation pools over each tile: on the 32-frame keyboard
-        stack 5.7 % of the winning frames differ from one whole-image pass,
-        nearly all near-ties (median score margin 0.075 against 0.56).
-    """
-    num, rows, cols = luma.shape
-    halo = model.receptive_radius if halo is None else int(halo)
-    side = tile_size(num, tile, model)
-    if tile_count(model, num, rows, cols, tile=tile, halo=halo) == 1:
-        return _run(model, luma, device).astype(dtype, copy=False)
-    out = np.empty(luma.shape, dtype=dtype)
-    starts = [(y, x) for y in range(0, rows, side) for x in range(0, cols, side)]
-    for done, (y, x) in enumerate(starts, 1):
-        y0, x0 = max(0, y - halo), max(0, x - halo)
-        y1, x1 = min(rows, y + side + halo), min(cols, x + side + halo)
-        part = _run(model, luma[:, y0:y1, x0:x1], device)
-        ye, xe = min(rows, y + side), min(cols, x + side)
-        out[:, y:ye, x:xe] = part[:, y - y0 : ye - y0, x - x0 : xe - x0]
-        if progress is not None:
-            progress(done, len(starts))
-    return out
+    """Per-frame decision scores (logits over frames) of a grey stack, run by torch on
+    ``device``: :func:`allfocus.fusion._gacn_net.decision_scores` (parameters and
+    tiling there)."""
+    return _net.decision_scores(
+        TorchScorer(model, device), luma, tile=tile, halo=halo, progress=progress, dtype=dtype
+    )
 
 
 def boundary_weights(
