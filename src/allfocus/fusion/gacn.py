@@ -452,15 +452,7 @@ def fuse_gacn(
     too large for memory, reading the frames twice.
     """
     min_region, refine_radius, refine_eps, tile, scales, measure_weight = _check_options(
-        refine,
-        min_region,
-        refine_radius,
-        refine_eps,
-        tile,
-        scales,
-        weights,
-        measure_weight,
-        backend,
+        refine, min_region, refine_radius, refine_eps, tile, scales, measure_weight
     )
     frames, luma = prepare(stack, channel_axis)
     model = _load_model(weights, frames.shape[0], backend, refine)
@@ -500,17 +492,12 @@ def _check_options(
     refine_eps: float,
     tile: int,
     scales: int,
-    weights: str,
     measure_weight: float,
-    backend: str,
 ) -> tuple[int, int, float, int, int, float]:
-    """Validated options shared by :func:`fuse_gacn` and :func:`fuse_gacn_passes`."""
+    """Validated options shared by :func:`fuse_gacn` and :func:`fuse_gacn_passes`
+    (``weights`` and ``backend``: :func:`_load_model`)."""
     if refine not in _REFINE:
         raise ConfigError(f"refine must be one of {', '.join(_REFINE)}; got {refine!r}")
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if not isinstance(weights, str) or not weights:
-        raise ConfigError(f"weights must be a weight name or a .pt path; got {weights!r}")
     return (
         check_int("min_region", min_region, minimum=0),
         check_int("refine_radius", refine_radius, minimum=1),
@@ -524,6 +511,10 @@ def _check_options(
 def _load_model(weights: str, num: int, backend: str, refine: str):
     """The network for ``weights`` and a stack of ``num`` frames, on ``backend``
     (:data:`BACKENDS`): a :class:`~allfocus.fusion._gacn_net.Scorer`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if not isinstance(weights, str) or not weights:
+        raise ConfigError(f"weights must be a weight name or a .pt path; got {weights!r}")
     name = resolve_weights(weights, num)
     if backend == "auto" and dnn_weights(name) is not None and refine != "network":
         try:
@@ -672,15 +663,7 @@ def fuse_gacn_passes(
         If the network needs torch (see ``backend``) and it is not installed.
     """
     min_region, refine_radius, refine_eps, tile, scales, measure_weight = _check_options(
-        refine,
-        min_region,
-        refine_radius,
-        refine_eps,
-        tile,
-        scales,
-        weights,
-        measure_weight,
-        backend,
+        refine, min_region, refine_radius, refine_eps, tile, scales, measure_weight
     )
     num = check_int("num_frames", num_frames, minimum=2)
     report = progress or (lambda stage, done, total: None)
