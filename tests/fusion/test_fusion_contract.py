@@ -183,10 +183,10 @@ def test_learned_method_without_torch_runs_the_shipped_weights(synth5, monkeypat
     for name in [m for m in sys.modules if m.startswith("allfocus.nn")]:
         monkeypatch.delitem(sys.modules, name)
     # The shipped weights run on OpenCV's dnn module (their ONNX export) ...
-    res = fuse(synth5.frames, method="gacn", channel_axis=-1)
-    assert res.image.shape == synth5.sharp.shape
-    assert psnr(np.clip(res.image, 0, 1), synth5.sharp, channel_axis=-1) > 30
-    # ... what needs torch says which extra to install.
-    for options in ({"backend": "torch"}, {"refine": "network"}):
-        with pytest.raises(MissingDependencyError, match=r"allfocus\[learned\]"):
-            fuse(synth5.frames, method="gacn", channel_axis=-1, **options)
+    for refine in ("depthmap", "network"):
+        res = fuse(synth5.frames, method="gacn", channel_axis=-1, refine=refine)
+        assert res.image.shape == synth5.sharp.shape
+        assert psnr(np.clip(res.image, 0, 1), synth5.sharp, channel_axis=-1) > 30
+    # ... torch, asked for, says which extra to install.
+    with pytest.raises(MissingDependencyError, match=r"allfocus\[learned\]"):
+        fuse(synth5.frames, method="gacn", channel_axis=-1, backend="torch")

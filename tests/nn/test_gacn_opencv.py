@@ -54,17 +54,36 @@ def test_opencv_and_torch_fuse_alike_tiled():
 def test_auto_backend_is_opencv_for_shipped_weights_and_torch_otherwise(tmp_path):
     from allfocus.fusion.gacn import _load_model
 
-    assert isinstance(_load_model("auto", 2, "auto", "depthmap"), net.DnnGACN)
-    assert isinstance(_load_model("gacn_v3", 2, "auto", "depthmap"), net.DnnGACN)
-    assert isinstance(_load_model("auto", 2, "auto", "network"), TorchScorer)
-    assert isinstance(_load_model("auto", 2, "torch", "depthmap"), TorchScorer)
+    assert isinstance(_load_model("auto", 2, "auto"), net.DnnGACN)
+    assert isinstance(_load_model("gacn_v3", 2, "auto"), net.DnnGACN)
+    assert isinstance(_load_model("auto", 2, "torch"), TorchScorer)
     path = tmp_path / "mine.pt"
     shutil.copy(WEIGHTS["gacn_v1"].path, path)
-    assert isinstance(_load_model(str(path), 2, "auto", "depthmap"), TorchScorer)
+    assert isinstance(_load_model(str(path), 2, "auto"), TorchScorer)
     with pytest.raises(ConfigError, match="backend='torch'"):
-        _load_model(str(path), 2, "opencv", "depthmap")
-    with pytest.raises(ConfigError, match="backend='torch'"):
-        _load_model("auto", 2, "opencv", "network")
+        _load_model(str(path), 2, "opencv")
+
+
+@pytest.mark.parametrize("num", [2, 4])
+def test_opencv_boundary_filter_equals_torch(num):
+    # GACN's own refinement (refine="network"): the guided filter near decision edges.
+    s = synthetic_stack((90, 110), num, color=False, noise=0.003, rng=20 + num)
+    luma = s.frames.astype(np.float32)
+    scores = TorchScorer(pretrained_gacn("gacn_v3")).score_stack(luma)
+    initial = np.exp(scores - scores.max(0))
+    initial /= initial.sum(0)
+    want = TorchScorer(pretrained_gacn("gacn_v3")).boundary_weights(initial, luma)
+    got = net.DnnGACN.load("gacn_v3").boundary_weights(initial, luma)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got.sum(0), 1.0, atol=1e-5)
+    assert np.abs(got - initial).max() > 0.05  # the filter did act near the edges
+
+
+def test_opencv_and_torch_fuse_alike_with_the_network_refinement():
+    s = synthetic_stack((120, 140), 3, noise=0.003, rng=12)
+    a = fuse(s.frames, method="gacn", channel_axis=-1, refine="network", backend="opencv")
+    b = fuse(s.frames, method="gacn", channel_axis=-1, refine="network", backend="torch")
+    assert np.abs(a.image - b.image).max() < 1e-3
 
 
 def test_unknown_backend_is_refused():
@@ -111,6 +130,6 @@ def test_an_opencv_that_cannot_read_the_graphs_falls_back_to_torch(monkeypatch):
 
     monkeypatch.setattr(net.cv2.dnn, "readNetFromONNX", unreadable)
     with pytest.warns(RuntimeWarning, match="running it with torch"):
-        assert isinstance(_load_model("auto", 2, "auto", "depthmap"), TorchScorer)
+        assert isinstance(_load_model("auto", 2, "auto"), TorchScorer)
     with pytest.raises(net.UnreadableGraphError, match="upgrade opencv-python-headless"):
-        _load_model("auto", 2, "opencv", "depthmap")
+        _load_model("auto", 2, "opencv")

@@ -15,11 +15,14 @@ their spread; see ``tests/nn/test_gacn_opencv.py``):
   but OpenCV 5: the 4.x releases cannot parse the graphs
   (:class:`UnreadableGraphError`; ``backend="auto"`` then runs torch).
 * ``"torch"`` (``allfocus.nn.infer.TorchScorer``, the ``learned`` extra):
-  any ``.pt`` file that ``scripts/train_gacn.py`` wrote, and the network's
-  own boundary filter (``refine="network"``).
+  also any ``.pt`` file that ``scripts/train_gacn.py`` wrote.
 
-Both give :func:`decision_scores` what it needs: ``receptive_radius``,
-``activity_size``, ``feature_channels`` and ``score_stack(luma)``.
+The network's own boundary filter (``refine="network"``, ``GACN.refine``)
+is a guided filter: :meth:`DnnGACN.boundary_weights` does it with OpenCV's
+box filter.
+
+Both give :func:`decision_scores` what :class:`Scorer` lists: the sizes that
+set halos and tiles, and ``score_stack(luma)``.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ class Scorer(Protocol):
 
     def score_stack(self, luma: NDArray[np.float32]) -> NDArray[np.float32]:
         """Scores (S, M, N) of one grey stack (S, M, N), float32 in [0, 1]."""
+        ...
+
+    def boundary_weights(self, initial: NDArray[np.float32], luma: NDArray) -> NDArray[np.float32]:
+        """The network's boundary guided filter on decision weights (S, M, N)."""
         ...
 
 
@@ -243,6 +250,8 @@ class DnnGACN:
     feature_channels: int
     features: cv2.dnn.Net
     path: cv2.dnn.Net
+    #: the boundary guided filter (``GACN.refine``): radius, eps, band radius, band limits
+    boundary: tuple[int, float, int, float, float]
 
     @property
     def fixed_bytes_per_pixel(self) -> int:
@@ -285,6 +294,13 @@ class DnnGACN:
             feature_channels=int(record["feature_channels"]),
             features=nets["features"],
             path=nets["path"],
+            boundary=(
+                int(record["boundary_radius"]),
+                float(record["boundary_eps"]),
+                int(record["band_radius"]),
+                float(record["band_low"]),
+                float(record["band_high"]),
+            ),
         )
 
     def activity(self, frame: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -338,3 +354,33 @@ class DnnGACN:
             np.negative(pair[0], out=pair[1])
             out[k] = self._score(pair)
         return out
+
+    def boundary_weights(self, initial: NDArray[np.float32], luma: NDArray) -> NDArray[np.float32]:
+        """The network's boundary guided filter on decision weights (S, M, N)
+        (``GACN.refine``): the weights guided-filtered by the frame mix they
+        give, only where their box blur lies strictly inside the band limits for
+        some frame; elsewhere as they are. Returns weights summing to one."""
+        radius, eps, band_radius, low, high = self.boundary
+        frames = float_luma(luma)
+        guide = np.einsum("kmn,kmn->mn", initial, frames)[None]
+        filtered = _guided_filter(guide, initial, radius, eps)
+        blurred = _box_mean(initial, band_radius)
+        band = ((blurred > low) & (blurred < high)).any(axis=0)
+        mixed = np.where(band, filtered, initial)
+        np.maximum(mixed, 0.0, out=mixed)
+        total = np.maximum(mixed.sum(axis=0), np.float32(1e-6))
+        return (mixed / total).astype(np.float32, copy=False)
+
+
+def _guided_filter(
+    guide: NDArray[np.float32], src: NDArray[np.float32], radius: int, eps: float
+) -> NDArray[np.float32]:
+    """Guided filter of every plane of ``src`` (S, M, N) steered by one grey ``guide``
+    (1, M, N), He, Sun and Tang 2013 (``allfocus.nn.ops.guided_filter``)."""
+    mean_i = _box_mean(guide, radius)
+    var_i = np.maximum(_box_mean(guide * guide, radius) - mean_i * mean_i, 0.0)
+    mean_p = _box_mean(src, radius)
+    cov = _box_mean(guide * src, radius) - mean_i * mean_p
+    a = cov / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return _box_mean(a, radius) * guide + _box_mean(b, radius)

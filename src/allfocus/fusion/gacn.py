@@ -9,8 +9,8 @@ luma; all colour channels are fused. The defocus model of ``depthmap``
 (occlusion rims un-mixed, surfaces between focus planes sharpened) then runs
 on the network's depth map, as it does on depthmap's. The shipped weights
 run on OpenCV's dnn module (their ONNX export, :mod:`allfocus.fusion._gacn_net`),
-so the method needs no torch; a ``.pt`` file of one's own, ``refine="network"``
-and ``backend="torch"`` need the optional extra ``allfocus[learned]`` and raise
+so the method needs no torch; a ``.pt`` file of one's own and
+``backend="torch"`` need the optional extra ``allfocus[learned]`` and raise
 ``MissingDependencyError`` without it.
 """
 
@@ -103,7 +103,7 @@ def resolve_weights(weights: str, num_frames: int) -> str:
 _REFINE = ("depthmap", "network", "soft", "none")
 #: What runs the network: ``"opencv"`` (the shipped weights' ONNX export on
 #: OpenCV's dnn module, no torch), ``"torch"`` (the ``learned`` extra: any
-#: ``.pt`` file, ``refine="network"``), or ``"auto"``: OpenCV where it can.
+#: ``.pt`` file), or ``"auto"``: OpenCV where it can.
 #: Both give the same scores up to float rounding (``allfocus.fusion._gacn_net``).
 BACKENDS = ("auto", "opencv", "torch")
 #: Smallest side of a coarser octave that ``scales`` still scores.
@@ -421,7 +421,7 @@ def fuse_gacn(
     backend : {"auto", "opencv", "torch"}
         What runs the network (:data:`BACKENDS`): OpenCV's dnn module on the
         shipped weights' ONNX export (no torch), or torch (the ``learned``
-        extra; any ``.pt`` file, ``refine="network"``). ``"auto"`` takes
+        extra; also any ``.pt`` file). ``"auto"`` takes
         OpenCV where it can. The two give the same scores up to float
         rounding.
     progress : callable, optional
@@ -455,7 +455,7 @@ def fuse_gacn(
         refine, min_region, refine_radius, refine_eps, tile, scales, measure_weight
     )
     frames, luma = prepare(stack, channel_axis)
-    model = _load_model(weights, frames.shape[0], backend, refine)
+    model = _load_model(weights, frames.shape[0], backend)
     labels, depth, confidence, probs = _decide(
         model,
         luma,
@@ -508,7 +508,7 @@ def _check_options(
     )
 
 
-def _load_model(weights: str, num: int, backend: str, refine: str):
+def _load_model(weights: str, num: int, backend: str):
     """The network for ``weights`` and a stack of ``num`` frames, on ``backend``
     (:data:`BACKENDS`): a :class:`~allfocus.fusion._gacn_net.Scorer`."""
     if backend not in BACKENDS:
@@ -516,7 +516,7 @@ def _load_model(weights: str, num: int, backend: str, refine: str):
     if not isinstance(weights, str) or not weights:
         raise ConfigError(f"weights must be a weight name or a .pt path; got {weights!r}")
     name = resolve_weights(weights, num)
-    if backend == "auto" and dnn_weights(name) is not None and refine != "network":
+    if backend == "auto" and dnn_weights(name) is not None:
         try:
             return DnnGACN.load(name)
         except UnreadableGraphError as exc:
@@ -526,10 +526,6 @@ def _load_model(weights: str, num: int, backend: str, refine: str):
             warnings.warn(f"{exc}; running it with torch", RuntimeWarning, stacklevel=3)
         backend = "torch"
     if backend == "opencv":
-        if refine == "network":
-            raise ConfigError(
-                "refine='network' (the network's boundary filter) needs backend='torch' or 'auto'"
-            )
         if name.endswith(".pt"):
             raise ConfigError(
                 f"backend='opencv' runs the shipped weights only; {name!r} needs backend='torch' "
@@ -596,9 +592,7 @@ def _combine(
     if refine == "soft":
         return blend(frames, probs)
     if refine == "network":
-        from allfocus.nn import infer
-
-        return blend(frames, infer.boundary_weights(model.model, probs, luma))
+        return blend(frames, model.boundary_weights(probs, luma))
     return blend_along_edges(frames, luma, labels, radius, eps)
 
 
@@ -667,7 +661,7 @@ def fuse_gacn_passes(
     )
     num = check_int("num_frames", num_frames, minimum=2)
     report = progress or (lambda stage, done, total: None)
-    model = _load_model(weights, num, backend, refine)
+    model = _load_model(weights, num, backend)
     luma = _first_pass(read_frames(), channel_axis, num, report)
     labels, depth, confidence, probs = _decide(
         model,

@@ -136,6 +136,10 @@ class TorchScorer:
         """Scores (S, M, N) of one grey stack (:meth:`GACN.scores_frame_by_frame`)."""
         return _run(self.model, luma, self.device)
 
+    def boundary_weights(self, initial: NDArray[np.float32], luma: NDArray) -> NDArray[np.float32]:
+        """The network's boundary guided filter on decision weights (:func:`boundary_weights`)."""
+        return boundary_weights(self.model, initial, luma, device=self.device)
+
 
 def peak_bytes_per_pixel(num_frames: int, model: GACN) -> int:
     """Estimated peak bytes per pixel of :meth:`GACN.scores_frame_by_frame` on a tile
