@@ -258,3 +258,23 @@ def test_command_line_gacn_does_not_import_torch():
         "fuse(stack[:2], method='gacn', channel_axis=-1)"
     )
     assert _packages_imported_by(fusion, "torch") == []
+
+
+def test_error_messages_keep_square_brackets(synthetic_dir, tmp_path, capsys, monkeypatch):
+    # The console's markup took "[learned]" for a style and printed the install
+    # hint as "pip install 'allfocus'"; file names with brackets lost them too.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    for name in [m for m in sys.modules if m.startswith("allfocus.nn")]:
+        monkeypatch.delitem(sys.modules, name)
+    weights = tmp_path / "run[2].pt"
+    weights.write_bytes(b"not read: torch is missing")
+    out = tmp_path / "m.png"
+    args = ["fuse", *frames_of(synthetic_dir), "-o", str(out), "-m", "gacn", "--align", "none"]
+    assert main([*args, "--weights", str(weights)]) != 0
+    assert "pip install 'allfocus[learned]'" in capsys.readouterr().err
+    assert not out.exists()
+    missing = tmp_path / "shot[1].png"
+    assert main(["fuse", str(missing), *frames_of(synthetic_dir), "-o", str(out)]) != 0
+    assert "shot[1].png" in capsys.readouterr().err

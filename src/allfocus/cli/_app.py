@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from allfocus.cli.exit_codes import ExitCode, exit_code_for
 
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 def fail(message: str, code: ExitCode) -> typer.Exit:
     """Print an error line and return the typer.Exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(int(code))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from allfocus.cli._app import app, console, handle_errors, progress_bar
 
@@ -52,8 +53,9 @@ def align(
             )
     if not quiet:
         for name, why in result.dropped.items():
-            console.print(f"[yellow]dropped[/] {name}: {why}")
+            console.print(f"[yellow]dropped[/] {escape(str(name))}: {escape(str(why))}")
         console.print(
             f"aligned {len(result.outputs)} frames (model: {result.model}) in "
-            f"{result.seconds:.1f} s; wrote them and {result.transforms.name} to {output}"
+            f"{result.seconds:.1f} s; wrote them and {escape(result.transforms.name)} to "
+            f"{escape(str(output))}"
         )

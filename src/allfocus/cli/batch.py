@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from allfocus.cli._app import (
     DefocusModelFlag,
@@ -96,11 +97,14 @@ def batch(
     fused = sum(o.status == "fused" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
     for outcome in failed:
-        console.print(f"[red]failed[/] {outcome.name}: {outcome.message}", highlight=False)
+        console.print(
+            f"[red]failed[/] {escape(str(outcome.name))}: {escape(str(outcome.message))}",
+            highlight=False,
+        )
     if not quiet:
         console.print(
             f"{len(outcomes)} stacks: {fused} fused, {skipped} skipped "
-            f"(output exists), {len(failed)} failed; outputs in {outdir}",
+            f"(output exists), {len(failed)} failed; outputs in {escape(str(outdir))}",
             highlight=False,
         )
     if failed:

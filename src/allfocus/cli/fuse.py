@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from allfocus.cli._app import (
     DefocusModelFlag,
@@ -101,14 +102,14 @@ def fuse(
             )
     if not quiet:
         for name, why in result.dropped.items():
-            console.print(f"[yellow]dropped[/] {name}: {why}")
+            console.print(f"[yellow]dropped[/] {escape(str(name))}: {escape(str(why))}")
         console.print(
             f"fused {len(result.frames)} frames with {method} "
             f"(alignment: {result.align_model}; {result.how}) in {result.seconds:.1f} s"
         )
-        console.print(f"wrote {result.output}")
+        console.print(f"wrote {escape(str(result.output))}")
         if result.depth_map is not None:
-            console.print(f"wrote {result.depth_map}")
+            console.print(f"wrote {escape(str(result.depth_map))}")
 
 
 @app.command()
@@ -152,7 +153,7 @@ def sample(
             overwrite=True,
         )
     console.print(
-        f"fused the {len(report.frames)}-frame sample from {source} with {method} "
+        f"fused the {len(report.frames)}-frame sample from {escape(str(source))} with {method} "
         f"(alignment: {report.align_model}) in {report.seconds:.1f} s"
     )
     typer.echo(f"fused image: {report.output}")

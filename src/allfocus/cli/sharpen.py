@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from allfocus.cli._app import app, console, handle_errors, progress_bar
 
@@ -59,7 +60,7 @@ def sharpen(
             if method != "learned":
                 advance(1)
     if not quiet:
-        console.print(f"sharpened {image.name} with {method} in {report.seconds:.1f} s")
-        console.print(f"wrote {report.output}")
+        console.print(f"sharpened {escape(image.name)} with {method} in {report.seconds:.1f} s")
+        console.print(f"wrote {escape(str(report.output))}")
         if report.defocus_map is not None:
-            console.print(f"wrote {report.defocus_map}")
+            console.print(f"wrote {escape(str(report.defocus_map))}")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from allfocus.cli._app import app, console, handle_errors
 
@@ -40,4 +41,6 @@ def synth(
             overwrite=overwrite,
         )
     if not quiet:
-        console.print(f"wrote {len(written) - 2} frames, sharp.png and depth.tif to {outdir}")
+        console.print(
+            f"wrote {len(written) - 2} frames, sharp.png and depth.tif to {escape(str(outdir))}"
+        )
