@@ -67,9 +67,6 @@ class Scorer(Protocol):
     receptive_radius: int
     activity_size: int
     feature_channels: int
-    #: Peak bytes per pixel of scoring beyond every frame's activities (one
-    #: frame's features and decision path at a time; what the backend keeps).
-    fixed_bytes_per_pixel: int
 
     def score_stack(self, luma: NDArray[np.float32]) -> NDArray[np.float32]:
         """Scores (S, M, N) of one grey stack (S, M, N), float32 in [0, 1]."""
@@ -96,13 +93,13 @@ def peak_bytes_per_pixel(num_frames: int, model: Scorer) -> int:
 
     Both backends score frame by frame: they keep the log activities of
     every frame (plus the scores) and one frame's features and decision-path
-    maps at a time (``model.fixed_bytes_per_pixel``). Measured peaks for
-    ``gacn_v3`` (one thread, tiles of 400 px, 2, 5 and 16 frames): torch
-    about 1,240 bytes per pixel plus 165 per frame, within some 15 % from run
-    to run; OpenCV's dnn about 1,840-2,100 plus 151 per frame (it keeps
-    every layer's output of both graphs, sized for the largest input seen).
+    maps at a time; the constant covers the latter. Measured peaks for
+    ``gacn_v3`` (one thread, tiles of 400 px, 2, 5 and 16 frames): torch about
+    1,240 bytes per pixel plus 165 per frame, OpenCV's dnn about 1,160-1,470
+    plus 151 (it keeps every layer's output of both graphs, sized for the
+    largest input seen), within some 15 % from run to run.
     """
-    return 4 * int(num_frames) * (model.activity_size + 2) + model.fixed_bytes_per_pixel
+    return 4 * (int(num_frames) * (model.activity_size + 2) + 12 * model.feature_channels)
 
 
 def tile_size(num_frames: int, tile: int, model: Scorer) -> int:
@@ -253,12 +250,6 @@ class DnnGACN:
     #: the boundary guided filter (``GACN.refine``): radius, eps, band radius, band limits
     boundary: tuple[int, float, int, float, float]
 
-    @property
-    def fixed_bytes_per_pixel(self) -> int:
-        """Peak bytes per pixel beyond the activities (:func:`peak_bytes_per_pixel`):
-        17 float32 maps per feature channel, measured."""
-        return 4 * 17 * self.feature_channels
-
     @classmethod
     def load(cls, name: str) -> DnnGACN:
         """The export of the registered weights ``name``; ConfigError if there is none."""
@@ -311,12 +302,19 @@ class DnnGACN:
         maps += np.float32(self.activity_eps)
         return np.log(maps, out=maps)
 
-    def _score(self, pair: NDArray[np.float32]) -> NDArray[np.float32]:
-        """``g(rel) - g(-rel)`` for one frame, ``pair`` holding ``rel`` and ``-rel``
-        (``GACN.decide``)."""
-        self.path.setInput(pair)
-        out = self.path.forward()[:, 0]
-        return out[0] - out[1]
+    def _score(self, rel: NDArray[np.float32]) -> NDArray[np.float32]:
+        """``g(rel) - g(-rel)`` for one frame's relative activity ``rel`` (1, A, M, N),
+        which is negated in place (``GACN.decide``).
+
+        The two halves run one after the other: a batch of both held twice the
+        graph's maps (about 0.8 KB a pixel more) and was no faster.
+        """
+        self.path.setInput(rel)
+        up = self.path.forward()[0, 0].copy()
+        np.negative(rel, out=rel)
+        self.path.setInput(rel)
+        up -= self.path.forward()[0, 0]
+        return up
 
     def score_stack(self, luma: NDArray[np.float32]) -> NDArray[np.float32]:
         """Scores (S, M, N) of one grey stack (``GACN.scores_frame_by_frame``).
@@ -335,11 +333,10 @@ class DnnGACN:
         for k in range(1, num):
             acts[k] = self.activity(luma[k])
         out = np.empty(luma.shape, dtype=np.float32)
-        pair = np.empty((2, *acts.shape[1:]), dtype=np.float32)  # rel and -rel of one frame
+        rel = np.empty((1, *acts.shape[1:]), dtype=np.float32)
         if num == 2:
-            np.subtract(acts[0], acts[1], out=pair[0])
-            np.negative(pair[0], out=pair[1])
-            out[0] = self._score(pair)
+            np.subtract(acts[0], acts[1], out=rel[0])
+            out[0] = self._score(rel)
             np.negative(out[0], out=out[1])
             return out
         best = acts[0].copy()
@@ -348,11 +345,10 @@ class DnnGACN:
             np.maximum(second, np.minimum(best, act), out=second)
             np.maximum(best, act, out=best)
         for k, act in enumerate(acts):
-            np.copyto(pair[1], best)
-            np.copyto(pair[1], second, where=act == best)  # the largest among the others
-            np.subtract(act, pair[1], out=pair[0])
-            np.negative(pair[0], out=pair[1])
-            out[k] = self._score(pair)
+            np.copyto(rel[0], best)
+            np.copyto(rel[0], second, where=act == best)  # the largest among the others
+            np.subtract(act, rel[0], out=rel[0])
+            out[k] = self._score(rel)
         return out
 
     def boundary_weights(self, initial: NDArray[np.float32], luma: NDArray) -> NDArray[np.float32]:

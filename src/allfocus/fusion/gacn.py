@@ -467,6 +467,8 @@ def fuse_gacn(
         ends=unmix_rims or sharpen_between,
         progress=progress,
     )
+    if refine != "network":
+        model = None  # OpenCV's nets keep every layer's output: freed before the blend
     image = _combine(
         frames, model, luma, labels, probs, refine=refine, radius=refine_radius, eps=refine_eps
     )
@@ -676,6 +678,8 @@ def fuse_gacn_passes(
         dtype=np.float16,
     )
     shape = luma.shape[1:]
+    if refine != "network":
+        model = None  # OpenCV's nets keep every layer's output: freed before the blend
     if refine in ("depthmap", "none"):
         # From here these need at most the blend's guide, the selected luma:
         # every frame's luma (2 bytes a pixel each) goes before the second read.

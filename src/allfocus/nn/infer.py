@@ -128,9 +128,6 @@ class TorchScorer:
         self.receptive_radius = model.receptive_radius
         self.activity_size = (model.project.out_channels + 1) * len(model.windows)
         self.feature_channels = model.features.out_channels
-        # one frame's features and decision path (12 float32 maps per feature
-        # channel, measured: allfocus.fusion._gacn_net.peak_bytes_per_pixel)
-        self.fixed_bytes_per_pixel = 4 * 12 * self.feature_channels
 
     def score_stack(self, luma: NDArray[np.float32]) -> NDArray[np.float32]:
         """Scores (S, M, N) of one grey stack (:meth:`GACN.scores_frame_by_frame`)."""
