@@ -131,7 +131,7 @@ tables rank coarsely. Where allfocus is behind:
   bench_gacn, which scores the in-memory colour result without the command's exposure
   matching: that matching, not the 8-bit output, is the difference, docs/methods.md), and
   openfocus `gfgfgf` (0.7522) ahead of `depthmap` (0.7513). On the Lytro triples `gfgfgf` and
-  StackMFF V3 lead `guided` by under 0.001, and `gacn` (0.6300) is 0.001 above `depthmap`
+  StackMFF V3 lead `guided` by under 0.001, and `gacn` (0.6301) is 0.001 above `depthmap`
   (0.6291). (On MFIFB, 92 pairs, and the 18 classic pairs `gacn` is first, `depthmap` second
   and fourth.)
 - **NMI and Q_CB.** openfocus `dct` and StackMFF V2 and V3 score higher NMI than every
@@ -152,30 +152,30 @@ tables rank coarsely. Where allfocus is behind:
   225 MB); on the real stacks 0.28 to 1.1 GB and 1.5 GB on the 20 MP microscope stack (fused
   frame by frame there), where enfuse and openfocus `dct` and `gfgfgf` need about 1 GB.
   allfocus `pyramid` and `guided` hold that stack whole: 3.9 and 4.1 GB.
-- **`gacn` is slower and heavier than `depthmap` for what it gains.** 0.95 to 1.12 s and 0.43
-  to 0.54 GB a pair, 1.75 s a triple, 8.7 s and 1.1 GB for the 32-frame keyboard stack, 14 to
-  42 s and 0.8 to 1.4 GB for the 6- to 10-frame stacks of 1.7 to 3.1 MP, 123 s and 2.0 GB for
-  the 20 MP stack, which it reads twice (StackMFF V3 in the clean run: 20 s, 36 to 82 s and
-  252 s). Before its shipped weights ran on OpenCV's dnn module instead of torch
+- **`gacn` is slower and heavier than `depthmap` for what it gains.** 0.85 to 1.01 s and 0.41
+  to 0.52 GB a pair, 1.74 s a triple, 8.0 s and 1.1 GB for the 32-frame keyboard stack, 12 to
+  38 s and 0.87 to 1.17 GB for the 6- to 10-frame stacks of 1.7 to 3.1 MP, 116 s and 1.7 GB
+  for the 20 MP stack, which it reads twice (StackMFF V3 in the clean run: 20 s, 36 to 82 s
+  and 252 s). Before its shipped weights ran on OpenCV's dnn module instead of torch
   (docs/gacn.md, "Without torch") a pair took 2.5 to 2.8 s and 0.56 to 0.67 GB, about 1.5 s of
-  it importing torch; the method itself takes 0.44 s in process (bench_gacn). The large
-  stacks' times move by up to 30 % between runs on this machine (keyboard 10.5 to 13.4 s and
-  20 MP 121 to 143 s in the runs before). On the synthetic stacks (5 scenes a row, 512 x 384,
-  8-bit files through the command line) it is ahead of `depthmap` on every row: 27.80 / 39.49
-  / 44.13 dB against 27.79 / 38.99 / 43.78 at 2 / 5 / 10 frames, 37.14 against 36.86 on
-  average and 30.94 against 30.29 in the occlusion-edge band (before the classical focus
-  measure in its logits and the near-end vote on classical labels, docs/gacn.md: 36.68 and
-  29.88). bench_gacn's thirty 256 x 256 scenes a row, scored in memory, have it level rather
-  than ahead: +0.02 / -0.07 / -0.08 dB, each within a standard error of the scenes' spread,
-  and at least as good on 12, 8 and 14 of the 30.
+  it importing torch; the method itself takes about 0.4 s in process on either (bench_gacn).
+  The large stacks' times move by up to 30 % between runs on this machine (keyboard 10.5 to
+  13.4 s and 20 MP 121 to 143 s in the torch runs before). On the synthetic stacks (5 scenes a
+  row, 512 x 384, 8-bit files through the command line) it is ahead of `depthmap` on every
+  row: 27.80 / 39.49 / 44.15 dB against 27.79 / 38.99 / 43.78 at 2 / 5 / 10 frames, 37.15
+  against 36.86 on average and 30.95 against 30.29 in the occlusion-edge band (before the
+  classical focus measure in its logits and the near-end vote on classical labels,
+  docs/gacn.md: 36.68 and 29.88). bench_gacn's thirty 256 x 256 scenes a row, scored in
+  memory, have it level rather than ahead: +0.02 / -0.07 / -0.08 dB, each within a standard
+  error of the scenes' spread, and at least as good on 12, 8 and 14 of the 30.
 - **allfocus `guided` at occlusion edges.** Its edge-band PSNR (25.83 dB) is 1.5 to 1.9 dB
   below enfuse, StackMFF V3 and allfocus `pyramid`, and 4.5 dB below `depthmap`; the
   synthetic crop shows the veil.
 
 Where allfocus leads: Q^AB/F on the MFIFB and classic pairs (`gacn`), PSNR against the truth
-of the synthetic stacks (`gacn` 37.14 dB and `depthmap` 36.86 against 34.44 for StackMFF V3
-and 33.68 for enfuse; at 10 frames `gacn` 44.13 and `depthmap` 43.78 against 39.60 and
-38.29), PSNR in the occlusion-edge band (`gacn` 30.94, `depthmap` 30.29 against 27.31 at best
+of the synthetic stacks (`gacn` 37.15 dB and `depthmap` 36.86 against 34.44 for StackMFF V3
+and 33.68 for enfuse; at 10 frames `gacn` 44.15 and `depthmap` 43.78 against 39.60 and
+38.29), PSNR in the occlusion-edge band (`gacn` 30.95, `depthmap` 30.29 against 27.31 at best
 among the peers), and no seam, block or ghost in the crops, unlike openfocus `dct` and
 `openfocus_b`. The learned peers fail where allfocus does not: StackMFF V2 ran out of memory on
 the two largest stacks and the first StackMFF timed out (600 s) on the 20 MP one.
