@@ -219,7 +219,12 @@ def _gradient_energy(features: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def _box_mean(planes: NDArray[np.float32], radius: int) -> NDArray[np.float32]:
     """Mean over a ``2 * radius + 1`` square of every plane, borders reflected
-    (``allfocus.nn.ops.box_mean``: replicated where the plane is too small to reflect)."""
+    (``allfocus.nn.ops.box_mean``: replicated where the plane is too small to reflect).
+
+    Not :func:`allfocus.filters.guided.box_mean`: that one reflects the edge
+    pixel too (``cv2.BORDER_REFLECT``), torch's reflection does not, and the
+    two backends must agree at the borders (the same holds for
+    :func:`_guided_filter`)."""
     if radius == 0:
         return planes
     size = 2 * radius + 1

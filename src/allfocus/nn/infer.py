@@ -28,11 +28,8 @@ __all__ = [
     "boundary_weights",
     "deblur_rgb",
     "decision_scores",
-    "peak_bytes_per_pixel",
     "pretrained_deblur",
     "pretrained_gacn",
-    "tile_count",
-    "tile_size",
 ]
 
 
@@ -118,8 +115,8 @@ def _gacn_from_file(path: Path) -> GACN:
 class TorchScorer:
     """A GACN run by torch, as :func:`allfocus.fusion._gacn_net.decision_scores` runs it.
 
-    The torch backend of ``fuse_gacn`` (``backend="torch"``): any ``.pt``
-    file, and the network's own boundary filter (``model``).
+    The torch backend of ``fuse_gacn`` (``backend="torch"``, and any ``.pt``
+    file); ``model`` is the network itself.
     """
 
     def __init__(self, model: GACN, device: str = "cpu") -> None:
@@ -136,24 +133,6 @@ class TorchScorer:
     def boundary_weights(self, initial: NDArray[np.float32], luma: NDArray) -> NDArray[np.float32]:
         """The network's boundary guided filter on decision weights (:func:`boundary_weights`)."""
         return boundary_weights(self.model, initial, luma, device=self.device)
-
-
-def peak_bytes_per_pixel(num_frames: int, model: GACN) -> int:
-    """Estimated peak bytes per pixel of :meth:`GACN.scores_frame_by_frame` on a tile
-    (:func:`allfocus.fusion._gacn_net.peak_bytes_per_pixel`)."""
-    return _net.peak_bytes_per_pixel(num_frames, TorchScorer(model))
-
-
-def tile_size(num_frames: int, tile: int, model: GACN) -> int:
-    """Tile side for ``num_frames`` frames: ``tile``, smaller where one tile would not fit."""
-    return _net.tile_size(num_frames, tile, TorchScorer(model))
-
-
-def tile_count(
-    model: GACN, num_frames: int, rows: int, cols: int, *, tile: int = 512, halo: int | None = None
-) -> int:
-    """Tiles :func:`decision_scores` cuts a ``rows`` x ``cols`` stack into (1: one pass)."""
-    return _net.tile_count(TorchScorer(model), num_frames, rows, cols, tile=tile, halo=halo)
 
 
 def _run(model: GACN, luma: NDArray, device: str) -> NDArray[np.float32]:
