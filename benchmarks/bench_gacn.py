@@ -8,8 +8,8 @@
 * synthetic allfocus stacks with ground truth (2, 5, 10 frames): PSNR, each
   method with and without the defocus model (rims, between-plane sharpening);
 * the time of one 520 x 520 pair (network alone and the whole method);
-* the ablation runs (``configs/gacn_ablation_*.yaml``) when their weights
-  exist under ``benchmarks/_work``.
+* the ablation runs (``configs/gacn_ablation_*.yaml``, weights and records in
+  ``benchmarks/ablation/``): Lytro and synthetic pairs and 5-frame stacks.
 
 Writes the section ``gacn`` of docs/benchmarks.md; skips what has no data.
 """
@@ -34,11 +34,16 @@ from allfocus.fusion.gacn import DEFAULT_SCALES, DEFAULT_WEIGHTS, octave_scores,
 from allfocus.metrics import nmi, psnr, qabf
 from allfocus.synth import synthetic_stack
 
+#: Ablation runs (``configs/gacn_ablation_<key>.yaml``): row label and the network's own output
+#: (``refine=``: its boundary filter, or the soft map for the run trained without it).
 ABLATIONS = {
-    "synthrecipe": ("allfocus.synth recipe, boundary filter", "network"),
-    "gacnrecipe": ("GACN recipe (Gaussian sigma 2), boundary filter", "network"),
-    "nofilter": ("allfocus.synth recipe, no boundary filter", "soft"),
+    "control": ("mixed recipe, boundary filter (gacn_v1's config)", "network"),
+    "synthrecipe": ("allfocus.synth recipe alone", "network"),
+    "gacnrecipe": ("GACN recipe alone (Gaussian blur)", "network"),
+    "nofilter": ("mixed recipe, no boundary filter", "soft"),
+    "seed1": ("mixed recipe, boundary filter, seed 1 (a second control)", "network"),
 }
+ABLATION_DIR = ROOT / "benchmarks" / "ablation"
 
 
 def lytro_pairs(root: Path) -> list[np.ndarray]:
@@ -61,24 +66,83 @@ def lytro_scores(pairs, **params) -> tuple[float, float]:
     return float(np.mean(q)), float(np.mean(m))
 
 
-def previous_ablation() -> str:
-    """The ablation subsection of the last written gacn section, or "".
+def run_length(record: Path) -> str:
+    """Steps and minutes of a training run, from its record (``report.finish_run``)."""
+    if not record.is_file():
+        return ""
+    match = re.search(r"Steps: (\d+) of batch \d+ pairs .*?, ([\d.]+) min", record.read_text())
+    return f"{match[1]} steps, {match[2]} min" if match else ""
 
-    The ablation runs' weights are working files (``benchmarks/_work``, not in
-    the repository); where they are absent the table of the run that had them
-    is kept, marked as such, instead of being dropped.
+
+def ablation_section(pairs: list[np.ndarray], seeds: range) -> str | None:
+    """The ablation runs (``benchmarks/ablation/``), each against the control run.
+
+    Lytro with the run's own output and with gacn's default refinement; the
+    synthetic scenes of the section below, pairs and 5-frame stacks, with
+    the network alone and no defocus model (what training changes) and with
+    gacn's defaults.
     """
-    doc = ROOT / "docs" / "benchmarks.md"
-    if not doc.is_file():
-        return ""
-    match = re.search(
-        r"(### Ablation \(short runs\).*?)(?=\n### |\n<!-- gacn:end -->)", doc.read_text(), re.S
+    runs = [
+        (key, label, own, ABLATION_DIR / f"gacn_ablation_{key}.pt")
+        for key, (label, own) in ABLATIONS.items()
+    ]
+    runs = [run for run in runs if run[3].is_file()]
+    if not runs:
+        return None
+    variants = {"network alone, plain": {"measure_weight": 0.0, **DEFOCUS_MODEL_OFF}, "gacn": {}}
+    stacks = {
+        num: [synthetic_stack((256, 256), num, noise=0.003, rng=seed) for seed in seeds]
+        for num in (2, 5)
+    }
+    rows, control = [], None
+    for key, label, own, path in runs:
+        row = [label, run_length(path.with_suffix(".md"))]
+        for refine in (own, "depthmap"):
+            row.append(
+                f"{lytro_scores(pairs, method='gacn', weights=str(path), refine=refine)[0]:.4f}"
+                if pairs
+                else ""
+            )
+        for scenes in stacks.values():
+            for params in variants.values():
+                scores = [
+                    psnr(
+                        fuse(
+                            s.frames, method="gacn", channel_axis=-1, weights=str(path), **params
+                        ).image,
+                        s.sharp,
+                        channel_axis=-1,
+                    )
+                    for s in scenes
+                ]
+                row.append(f"{np.mean(scores):.2f}")
+        # The paired gap of the last column (5 frames, defaults) to the control run.
+        if key == "control":
+            control = np.array(scores)
+            row.append("")
+        elif control is not None and len(scores) > 1:
+            gaps = np.subtract(scores, control)
+            row.append(f"{gaps.mean():+.2f} ± {gaps.std(ddof=1) / np.sqrt(len(gaps)):.2f}")
+        else:
+            row.append("")
+        rows.append(row)
+        print(row, flush=True)
+    header = ["training", "length", "Lytro Q^AB/F, own output", "Lytro Q^AB/F, gacn refine"]
+    header += [f"{num} frames, {name}" for num in stacks for name in variants]
+    header.append("5 frames, gacn, vs control ± s.e.")
+    return (
+        "### Ablation\n\nEach row is one training run (`configs/gacn_ablation_*.yaml`, weights "
+        "and training records in `benchmarks/ablation/`): `gacn_v1`'s config with one change, "
+        "trained to `gacn_v1`'s length (673 steps of 8 pairs of 96 px crops, one CPU thread); "
+        "the control is that config unchanged, and a second control with another seed shows how "
+        "far two runs of one config differ. Lytro: the run's own output ('own': its boundary "
+        "filter, or the soft map for the run trained without it) and gacn's default refinement. "
+        f"Synthetic: PSNR dB over the {len(seeds)} scenes of the section above (pairs and 5-frame "
+        "stacks), the network alone without the defocus model, and gacn's defaults (classical "
+        "measure in the logits, defocus model) with these weights; the last column is the "
+        "5-frame defaults' mean gap to the control, scene by scene.\n\n"
+        + markdown_table(header, rows)
     )
-    if not match:
-        return ""
-    text = match.group(1).rstrip()
-    note = "(Kept from an earlier run of this script: the ablation weights are not here.)"
-    return text if note in text else f"{text}\n\n{note}"
 
 
 def figure(stack: np.ndarray, path: Path) -> None:
@@ -187,39 +251,6 @@ def main() -> None:
             "image and sources. Published GACN: 0.7581 under another metric code "
             "(differences of about +-0.01 between codes).\n\n" + body
         )
-        ablation_rows = []
-        for key, (label, own) in ABLATIONS.items():
-            path = ROOT / "benchmarks" / "_work" / f"gacn_ablation_{key}.pt"
-            if not path.is_file():
-                continue
-            q_own, _ = lytro_scores(pairs, method="gacn", weights=str(path), refine=own)
-            q_dm, _ = lytro_scores(pairs, method="gacn", weights=str(path), refine="depthmap")
-            log = ROOT / "benchmarks" / "_work" / f"train_ablation_{key}.log"
-            steps = ""
-            if log.is_file():
-                lines = [ln for ln in log.read_text().splitlines() if " loss " in ln]
-                if lines:
-                    last = lines[-1].split()
-                    steps = f"{last[last.index('step') + 1]} steps, {last[-2].strip('(')} s"
-            ablation_rows.append([label, steps, own, f"{q_own:.4f}", f"{q_dm:.4f}"])
-            print(ablation_rows[-1], flush=True)
-        if not ablation_rows:
-            kept = previous_ablation()
-            if kept:
-                parts.append(kept)
-        else:
-            parts.append(
-                "### Ablation (short runs)\n\nEach row is a separate short training "
-                "(`configs/gacn_ablation_*.yaml`: batch 8 pairs of 96 px crops, one CPU "
-                "thread, stopped after 8 minutes, sharing the machine with other jobs), "
-                "scored on Lytro with the network's own output ('own': its boundary filter, "
-                "or the soft map for the model trained without it) and with the depthmap "
-                "clean-up. Trained this briefly the rows show trends only.\n\n"
-                + markdown_table(
-                    ["training", "length", "own output", "Q^AB/F own", "Q^AB/F + depthmap refine"],
-                    ablation_rows,
-                )
-            )
         if not args.no_write:
             figure(pairs[0], ROOT / "docs" / "images" / "gacn_lytro.png")
     else:
@@ -282,6 +313,10 @@ def main() -> None:
             rows,
         )
     )
+
+    ablation = ablation_section(pairs, seeds)
+    if ablation:
+        parts.append(ablation)
 
     rng = np.random.default_rng(0)
     pair = pairs[0] if pairs else rng.random((2, 520, 520, 3)).astype(np.float32)
