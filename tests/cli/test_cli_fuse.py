@@ -67,6 +67,23 @@ def test_sixteen_bit_in_sixteen_bit_out(tmp_path):
     assert io.read_image(out).array.dtype == np.uint16
 
 
+@pytest.mark.parametrize("method", ["depthmap", "gacn"])
+def test_rgba_frames_give_an_rgba_image(method, tmp_path, capsys):
+    """PNG frames with an alpha channel, fused with the defocus model on (it once
+    stopped with an OpenCV error on them)."""
+    from allfocus.synth import synthetic_stack
+
+    stack = synthetic_stack((160, 200), 5, noise=0.002, rng=5)
+    for k, frame in enumerate(stack.frames):
+        rgba = np.concatenate([frame, np.ones_like(frame[..., :1])], axis=-1)
+        io.write_image(tmp_path / f"frame_{k}.png", (rgba * 255).round().astype(np.uint8))
+    out = tmp_path / "fused.png"
+    code = main(["fuse", str(tmp_path / "frame_*.png"), "-o", str(out), "--method", method, "-q"])
+    assert code == 0, capsys.readouterr().err
+    fused = io.read_image(out).array
+    assert fused.ndim == 3 and fused.shape[2] == 4 and fused[..., 3].min() == 255
+
+
 @pytest.mark.parametrize(
     ("make", "code", "message"),
     [

@@ -190,3 +190,24 @@ def test_learned_method_without_torch_runs_the_shipped_weights(synth5, monkeypat
     # ... torch, asked for, says which extra to install.
     with pytest.raises(MissingDependencyError, match=r"allfocus\[learned\]"):
         fuse(synth5.frames, method="gacn", channel_axis=-1, backend="torch")
+
+
+@pytest.fixture(scope="module")
+def rgba5():
+    # Large enough for the defocus model's rim un-mixing to blur wide rims
+    # (its disc blur once failed on five channels: colour, alpha and cover).
+    stack = synthetic_stack((160, 200), 5, noise=0.002, rng=5)
+    alpha = np.full_like(stack.frames[..., :1], 0.75)
+    return stack.frames, np.concatenate([stack.frames, alpha], axis=-1)
+
+
+@pytest.mark.parametrize("method", RUNNABLE)
+def test_alpha_channel_fuses_like_colour(method, rgba5):
+    """An RGBA stack (PNG with alpha) fuses: colour as without the alpha channel,
+    alpha kept."""
+    rgb, rgba = rgba5
+    with_alpha = fuse(rgba, method=method, channel_axis=-1).image
+    without = fuse(rgb, method=method, channel_axis=-1).image
+    assert with_alpha.shape == rgba.shape[1:]
+    np.testing.assert_allclose(with_alpha[..., :3], without, atol=1e-4)
+    np.testing.assert_allclose(with_alpha[..., 3], 0.75, atol=1e-4)

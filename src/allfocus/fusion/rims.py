@@ -133,9 +133,16 @@ class RimModel:
 
 def _blur(image: NDArray[np.float32], radius: float) -> NDArray[np.float32]:
     """Disc blur; discs of radius 3 and more at half resolution (16 times less
-    work, and such a blur leaves nothing at the frequencies halving drops)."""
+    work, and such a blur leaves nothing at the frequencies halving drops).
+
+    Any number of channels: OpenCV's area resize takes at most 4, so more
+    (an RGBA image with a cover channel, in :func:`_spread`) go 4 at a time.
+    """
     if radius < 0.25:
         return image.copy()
+    if image.ndim == 3 and image.shape[2] > 4:
+        parts = [image[..., c : c + 4] for c in range(0, image.shape[2], 4)]
+        return np.concatenate([_blur(part, radius).reshape(part.shape) for part in parts], axis=-1)
     if radius < 3.0 or min(image.shape[:2]) < 16:
         return cv2.filter2D(image, -1, disc_psf(radius), borderType=cv2.BORDER_REFLECT)
     h, w = image.shape[:2]
