@@ -211,3 +211,21 @@ def test_alpha_channel_fuses_like_colour(method, rgba5):
     assert with_alpha.shape == rgba.shape[1:]
     np.testing.assert_allclose(with_alpha[..., :3], without, atol=1e-4)
     np.testing.assert_allclose(with_alpha[..., 3], 0.75, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [2, 6])
+@pytest.mark.parametrize("method", RUNNABLE)
+def test_any_number_of_channels(method, channels, rgba5):
+    """Channels that are not RGB(A), as in a fluorescence z-stack, decide on their mean
+    and are all fused."""
+    rgb, _ = rgba5
+    stack = np.concatenate([rgb, rgb[..., ::-1]], axis=-1)[..., :channels]
+    fused_image = fuse(stack, method=method, channel_axis=-1).image
+    assert fused_image.shape == stack.shape[1:]
+    # The fused channels lie nearer the truth than any single frame.
+    sharp = synthetic_stack((160, 200), 5, noise=0.002, rng=5).sharp
+    expected = np.concatenate([sharp, sharp[..., ::-1]], axis=-1)[..., :channels]
+    # (the metrics take grey, RGB or RGBA only: mean squared error by hand)
+    fused = np.mean((fused_image - expected) ** 2)
+    frames = [np.mean((frame - expected) ** 2) for frame in stack]
+    assert fused < 0.5 * min(frames)

@@ -168,13 +168,17 @@ def check_stack(
 def luminance(image: NDArray[np.float32], *, color: bool) -> NDArray[np.float32]:
     """Rec. 601 luma of a channels-last image or stack; grey input is returned as is.
 
-    ``color`` says whether the last axis holds channels (RGB or RGBA); it is
-    never guessed from the shape.
+    ``color`` says whether the last axis holds channels (it is never guessed
+    from the shape): three are RGB, four RGBA (the alpha channel does not
+    count), any other number (two or five fluorescence channels, say) are
+    averaged.
     """
     if not color:
         return image
     if image.shape[-1] == 1:
         return image[..., 0]
+    if image.shape[-1] not in (3, 4):
+        return image.mean(axis=-1, dtype=FLOAT)
     rgb = image[..., :3]
     weights = np.array([0.299, 0.587, 0.114], dtype=FLOAT)
     return (rgb @ weights).astype(FLOAT, copy=False)
