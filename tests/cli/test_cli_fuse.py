@@ -95,6 +95,8 @@ def test_rgba_frames_give_an_rgba_image(method, tmp_path, capsys):
         ("empty_file", ExitCode.IO_ERROR, "empty.png"),
         ("truncated", ExitCode.IO_ERROR, "trunc.png"),
         ("nan", ExitCode.BAD_INPUT, "NaN"),
+        ("float_units", ExitCode.BAD_INPUT, "must lie in [0, 1]"),
+        ("float_units_streaming", ExitCode.BAD_INPUT, "must lie in [0, 1]"),
         ("out_folder_missing", ExitCode.IO_ERROR, "folder"),
         ("out_is_input", ExitCode.BAD_INPUT, "input"),
         ("bad_method", ExitCode.BAD_INPUT, "choose one of"),
@@ -136,6 +138,14 @@ def test_bad_input_exit_codes(make, code, message, synthetic_dir, tmp_path, caps
         tifffile.imwrite(tmp_path / "a.tif", a)
         tifffile.imwrite(tmp_path / "b.tif", b)
         frames = [str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]
+    elif make.startswith("float_units"):
+        # Floating-point frames in other units (0-4095 counts) once fused to a white image.
+        ramp = np.linspace(0, 4095, 64 * 64, dtype=np.float32).reshape(64, 64)
+        tifffile.imwrite(tmp_path / "a.tif", ramp)
+        tifffile.imwrite(tmp_path / "b.tif", ramp[::-1].copy())
+        frames = [str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]
+        out = tmp_path / "out.tif"
+        extra = ["--streaming"] if make.endswith("streaming") else []
     elif make == "out_folder_missing":
         out = tmp_path / "no" / "such" / "out.png"
     elif make == "out_is_input":

@@ -140,6 +140,17 @@ def test_bad_input(method, synth5):
         fuse(synth5.frames[:1], method=method, channel_axis=-1)
     with pytest.raises(TypeError):
         fuse(synth5.frames, method=method, channel_axis=-1, no_such_option=1)
+    # Floats in other units (0-255 here) would all fuse to white: refused, naming the range.
+    with pytest.raises(ValueError, match=r"to 255.*must lie in \[0, 1\]"):
+        fuse(synth5.frames * 255, method=method, channel_axis=-1)
+
+
+@pytest.mark.parametrize("method", RUNNABLE)
+def test_float_overshoot_is_accepted(method, synth5):
+    """A little over- and undershoot (resampled frames) is data in [0, 1], clipped."""
+    frames = synth5.frames * 1.2 - 0.1
+    res = fuse(frames, method=method, channel_axis=-1)
+    assert res.image.min() >= 0 and res.image.max() <= 1
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,9 @@ def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32
     Raises
     ------
     InputError
-        If the array is not numeric or holds NaN or inf.
+        If the array is not numeric, holds NaN or inf, or is floating-point
+        data beyond [-0.5, 1.5] (another unit than [0, 1]; a little over- and
+        undershoot is left for the caller to clip).
     """
     arr = np.asarray(image)
     if arr.dtype == bool:
@@ -57,8 +59,29 @@ def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32
                 f"{name} contains NaN or infinite values; replace them (for example with "
                 "numpy.nan_to_num) before fusing"
             )
+        _check_unit_range(out, name)
         return out
     raise InputError(f"{name} has dtype {arr.dtype}; expected an integer or floating image")
+
+
+#: Floating-point values beyond these are not [0, 1] image data (a little over- or
+#: undershoot, as resampling leaves, is clipped by the methods as before).
+_FLOAT_LOW, _FLOAT_HIGH = -0.5, 1.5
+
+
+def _check_unit_range(values: NDArray[np.float32], name: str) -> None:
+    """Refuse floating-point data in other units than [0, 1] (0-255, 0-4095, counts):
+    fused as they are, every value over 1 would come out as 1."""
+    if not values.size:
+        return
+    low, high = float(values.min()), float(values.max())
+    if low < _FLOAT_LOW or high > _FLOAT_HIGH:
+        raise InputError(
+            f"{name} holds floating-point values from {low:.4g} to {high:.4g}; floating-point "
+            "images must lie in [0, 1] (integer images are scaled by their type's range): "
+            "divide every frame by one factor, the largest value of the whole stack "
+            f"({max(abs(low), high):.4g} or more), or save them as 16-bit integers"
+        )
 
 
 def to_dtype(image: NDArray, dtype: DTypeLike) -> NDArray:
