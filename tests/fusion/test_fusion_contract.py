@@ -240,3 +240,16 @@ def test_any_number_of_channels(method, channels, rgba5):
     fused = np.mean((fused_image - expected) ** 2)
     frames = [np.mean((frame - expected) ** 2) for frame in stack]
     assert fused < 0.5 * min(frames)
+
+
+@pytest.mark.parametrize("method", RUNNABLE)
+def test_twelve_bit_data_in_sixteen_bit_type(method, rgba5):
+    """12-bit camera data in a 16-bit type fuses as the same data spanning the type
+    would (the defocus model's thresholds assume [0, 1]: 2 dB were lost at 5 frames),
+    and comes back in the type's scale."""
+    rgb, _ = rgba5
+    twelve = np.round(rgb * 4095).astype(np.uint16)
+    full = fuse(twelve.astype(np.float32) / 4095, method=method, channel_axis=-1).image
+    image = fuse(twelve, method=method, channel_axis=-1).image
+    assert image.max() <= 4095 / 65535 + 1e-6
+    np.testing.assert_allclose(image * (65535 / 4095), full, atol=1e-4)

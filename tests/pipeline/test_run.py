@@ -43,6 +43,22 @@ def test_fuse_stack_leaves_the_callers_frames_alone(align):
     assert np.isfinite(result.image).all()
 
 
+@pytest.mark.parametrize("align", ["none", "translation"])
+def test_twelve_bit_frames_fuse_like_the_same_data_spanning_the_type(align):
+    """12-bit camera data in 16-bit frames: aligned, matched and fused as if it spanned
+    [0, 1] (2 dB were lost at 5 frames), the image given back in the type's scale;
+    the caller's frames are left alone."""
+    s = synthetic_stack((160, 200), 5, noise=0.002, rng=5)
+    twelve = np.round(s.frames * 4095).astype(np.uint16)
+    kept = twelve.copy()
+    config = FuseConfig(align=align)
+    result, _, _ = fuse_stack(twelve, config=config, channel_axis=-1)
+    full, _, _ = fuse_stack(twelve.astype(np.float32) / 4095, config=config, channel_axis=-1)
+    np.testing.assert_array_equal(twelve, kept)
+    assert result.image.max() <= 4095 / 65535 + 1e-6
+    np.testing.assert_allclose(result.image * (65535 / 4095), full.image, atol=2e-4)
+
+
 def test_fuse_files_reports_progress_and_writes(synthetic_dir, tmp_path):
     stages = []
     out = tmp_path / "out.png"

@@ -28,6 +28,35 @@ def dtype_range(dtype: np.dtype) -> float:
     return 1.0
 
 
+#: Bit depths of sensors whose values 16-bit (and wider) files often hold.
+_SENSOR_BITS = (8, 10, 12, 14, 16)
+
+
+def sensor_range(image: NDArray) -> float:
+    """The largest value ``image``'s sensor gives: ``2**bits - 1`` for the fewest
+    of 8, 10, 12, 14 or 16 bits that hold every value of an integer image wider
+    than 8 bits (12-bit camera data in 16-bit files: 4095), else
+    :func:`dtype_range`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sensor_range(np.array([[0, 4000]], np.uint16)), sensor_range(np.uint16([[0, 5000]]))
+    (4095.0, 16383.0)
+    >>> sensor_range(np.uint8([[0, 12]])), sensor_range(np.float32([[0.5]]))
+    (255.0, 1.0)
+    """
+    arr = np.asarray(image)
+    full = dtype_range(arr.dtype)
+    if arr.dtype.kind not in "ui" or arr.dtype.itemsize < 2 or not arr.size:
+        return full
+    top = int(arr.max())
+    for bits in _SENSOR_BITS:
+        if top <= 2**bits - 1 < full:
+            return float(2**bits - 1)
+    return full
+
+
 def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32]:
     """Return ``image`` as float32 in [0, 1] following the module's dtype rule.
 

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.types import FusionResult
+from allfocus._core.validate import dtype_range, sensor_range
 from allfocus.pipeline.config import FuseConfig
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ def fuse_stack(
     config = config or FuseConfig()
     progress = progress or _noop
     stack = np.asarray(frames)
+    # Data of fewer bits than its type (12-bit camera data in 16-bit files) is
+    # brought to span [0, 1] before exposure matching and fusion, as fuse() does,
+    # and the image given back in the type's scale.
+    full, top = dtype_range(stack.dtype), sensor_range(stack)
     dropped: dict[int, str] = {}
     model = "none"
     if config.transforms is not None:
@@ -95,6 +100,13 @@ def fuse_stack(
         # Only ``stack`` may keep the aligned frames alive: once exposure
         # matching has replaced them they are freed before the fusion.
         del aligned
+    if top != full:
+        if stack.dtype.kind in "ui":
+            stack = stack.astype(np.float32) * np.float32(1.0 / top)
+        elif np.may_share_memory(stack, frames):
+            stack = stack * np.float32(full / top)
+        else:  # aligned float frames in the type's scale, this function's own
+            stack *= np.float32(full / top)
     if config.exposure_match:
         progress("exposure", 0, 1)
         # Frames aligned here are this function's own: match them in place
@@ -119,6 +131,8 @@ def fuse_stack(
         stack_ndim=stack.ndim,
         progress=progress,
     )
+    if top != full:
+        result.image *= np.float32(top / full)
     if names is not None and dropped:
         log.warning("dropped frames: %s", ", ".join(names[i] for i in dropped))
     return result, dropped, model
