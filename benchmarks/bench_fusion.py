@@ -94,7 +94,7 @@ def main() -> None:
                 seed=100 + seed,
             )
             frames = [str(p) for p in written[:-2]]
-            truth = io.read_image(folder / "sharp.png").array
+            truth = io.read_image(written[-2]).array
             bound = selection_bound([io.read_image(f).array for f in frames], truth)
             results.setdefault((BOUND, n), []).append(
                 {

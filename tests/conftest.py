@@ -20,7 +20,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> Path:
-    """A 4-frame 8-bit colour stack on disk (frames, sharp.png, depth.tif)."""
+    """A 4-frame 8-bit colour stack on disk (frames; truth/sharp.png, truth/depth.tif)."""
     folder = tmp_path_factory.mktemp("synthetic") / "stack"
     write_synthetic_stack(folder, num_frames=4, shape=(96, 128), max_radius=5.0, seed=3)
     return folder

@@ -190,10 +190,16 @@ def test_sample_command(tmp_path, capsys):
     assert (tmp_path / "s" / "depth.png").exists()
 
 
-def test_synth_command(tmp_path):
+def test_synth_command(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "st"), "-n", "3", "--width", "40", "--height", "30"]) == 0
     names = sorted(p.name for p in (tmp_path / "st").iterdir())
-    assert names == ["depth.tif", "frame_00.png", "frame_01.png", "frame_02.png", "sharp.png"]
+    assert names == ["frame_00.png", "frame_01.png", "frame_02.png", "truth"]
+    truth = sorted(p.name for p in (tmp_path / "st" / "truth").iterdir())
+    assert truth == ["depth.tif", "sharp.png"]
+    # The folder fuses as it is: the ground truth is not taken for a frame.
+    capsys.readouterr()
+    assert main(["fuse", str(tmp_path / "st"), "-o", str(tmp_path / "f.png")]) == 0
+    assert "3 frames" in capsys.readouterr().err
 
 
 def test_unknown_restore_method_is_exit_2_even_without_restore(synthetic_dir, tmp_path, capsys):

@@ -23,8 +23,6 @@ def stacks(tmp_path_factory) -> Path:
     for i in range(3):
         folder = root / f"stack_{i}"
         write_synthetic_stack(folder, num_frames=3, shape=(40, 48), seed=i)
-        for extra in ("sharp.png", "depth.tif"):
-            (folder / extra).unlink()
     bad = root / "stack_bad"
     bad.mkdir()
     for name in ("a.png", "b.png"):

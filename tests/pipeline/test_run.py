@@ -77,7 +77,7 @@ def test_fused_quality_beats_every_frame(synthetic_dir):
     from allfocus import io
     from allfocus.metrics import psnr
 
-    truth = io.read_image(synthetic_dir / "sharp.png").array
+    truth = io.read_image(synthetic_dir / "truth" / "sharp.png").array
     report = fuse_files([str(synthetic_dir / "frame_*.png")], None, config=FuseConfig())
     fused = report.result.image
     frames = io.read_stack([str(synthetic_dir / "frame_*.png")]).frames

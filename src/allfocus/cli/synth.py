@@ -25,7 +25,7 @@ def synth(
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
 ) -> None:
-    """Render a synthetic focus stack plus its ground truth (sharp.png, depth.tif)."""
+    """Render a synthetic focus stack plus its ground truth (truth/sharp.png, truth/depth.tif)."""
     with handle_errors():
         from allfocus.synth.files import write_synthetic_stack
 
@@ -42,5 +42,6 @@ def synth(
         )
     if not quiet:
         console.print(
-            f"wrote {len(written) - 2} frames, sharp.png and depth.tif to {escape(str(outdir))}"
+            f"wrote {len(written) - 2} frames to {escape(str(outdir))}, and its ground truth "
+            "to truth/sharp.png and truth/depth.tif there"
         )

@@ -10,6 +10,9 @@ import numpy as np
 from allfocus._core.errors import InputError
 from allfocus.synth import synthetic_stack
 
+#: Subfolder of a written stack that holds its ground truth (not a frame).
+TRUTH_FOLDER = "truth"
+
 
 def write_synthetic_stack(
     outdir: str | os.PathLike,
@@ -23,9 +26,12 @@ def write_synthetic_stack(
     seed: int = 0,
     overwrite: bool = False,
 ) -> list[Path]:
-    """Render a scene and write ``frame_00.png ...``, ``sharp.png`` and ``depth.tif``.
+    """Render a scene and write ``frame_00.png ...`` and, in the subfolder ``truth``,
+    its ground truth ``sharp.png`` and ``depth.tif``.
 
-    Returns the written paths (frames first).
+    The truth lies apart so that the folder fuses as it is (``allfocus fuse
+    outdir``) without the answer taken for a frame. Returns the written paths:
+    the frames, then ``sharp.png`` and ``depth.tif``.
     """
     from allfocus import io
 
@@ -44,10 +50,12 @@ def write_synthetic_stack(
     for k, frame in enumerate(stack.frames):
         path = outdir / f"frame_{k:0{width}d}.png"
         written.append(io.write_image(path, frame, dtype=dtype, overwrite=overwrite))
+    truth = outdir / TRUTH_FOLDER
+    truth.mkdir(exist_ok=True)
     written.append(
-        io.write_image(outdir / "sharp.png", stack.sharp, dtype=dtype, overwrite=overwrite)
+        io.write_image(truth / "sharp.png", stack.sharp, dtype=dtype, overwrite=overwrite)
     )
     written.append(
-        io.write_image(outdir / "depth.tif", stack.depth, dtype=np.float32, overwrite=overwrite)
+        io.write_image(truth / "depth.tif", stack.depth, dtype=np.float32, overwrite=overwrite)
     )
     return written
