@@ -102,7 +102,8 @@ def fuse_stack(
         del aligned
     if top != full:
         if stack.dtype.kind in "ui":
-            stack = stack.astype(np.float32) * np.float32(1.0 / top)
+            stack = stack.astype(np.float32)
+            stack *= np.float32(1.0 / top)
         elif np.may_share_memory(stack, frames):
             stack = stack * np.float32(full / top)
         else:  # aligned float frames in the type's scale, this function's own
