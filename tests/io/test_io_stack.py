@@ -73,6 +73,24 @@ def test_too_few_frames(tmp_path, make_image):
     assert read_stack([path], min_frames=1).frames.shape == (1, 6, 8)
 
 
+@pytest.mark.parametrize("slices", [3, 4])
+def test_planes_of_one_tiff_page_are_named_as_the_likely_mistake(tmp_path, slices):
+    """tifffile writes a (3, M, N) or (4, M, N) array as one page of separate planes,
+    which reads as one colour image: the error says so, on both reading paths."""
+    from allfocus.io import iter_frames
+
+    path = tmp_path / "zstack.tif"
+    # (what tifffile's default still does, with a warning that it will change)
+    tifffile.imwrite(
+        path, np.zeros((slices, 16, 20), np.uint16), photometric="rgb", planarconfig="separate"
+    )
+    for read in (read_stack, iter_frames):
+        with pytest.raises(InputError, match=f"one page of {slices} separate planes"):
+            read([path])
+    tifffile.imwrite(path, np.zeros((slices, 16, 20), np.uint16), photometric="minisblack")
+    assert read_stack([path]).frames.shape == (slices, 16, 20)
+
+
 def test_frames_of_different_sizes(tmp_path, make_image):
     for name in ("a", "b", "d"):
         write_image(tmp_path / f"{name}.png", make_image((6, 8)))

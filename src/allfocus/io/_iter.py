@@ -35,7 +35,13 @@ from allfocus.io._read import (
     decode_error,
     read_image,
 )
-from allfocus.io._stack import _check_sizes, _common_channels, _common_dtype, _convert
+from allfocus.io._stack import (
+    _check_sizes,
+    _common_channels,
+    _common_dtype,
+    _convert,
+    too_few_frames,
+)
 
 _END = object()
 
@@ -279,10 +285,7 @@ def iter_frames(
     for path in find_frames(inputs):
         specs.extend(_probe(path, max_pixels=max_pixels))
     if len(specs) < min_frames:
-        raise InputError(
-            f"a focus stack needs at least {min_frames} frames; got {len(specs)} "
-            f"({', '.join(s.name for s in specs)}); pass more images or a multi-page TIFF"
-        )
+        raise too_few_frames(min_frames, [s.name for s in specs], [s.path for s in specs])
     _check_sizes(specs, [s.name for s in specs])  # type: ignore[arg-type]
     return FrameStream(specs, prefetch=prefetch, max_pixels=max_pixels)
 

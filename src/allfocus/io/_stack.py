@@ -126,10 +126,7 @@ def read_stack(
 
     count = len(arrays)
     if count < min_frames:
-        raise InputError(
-            f"a focus stack needs at least {min_frames} frames; got {count} "
-            f"({', '.join(names)}); pass more images or a multi-page TIFF"
-        )
+        raise too_few_frames(min_frames, names, source_paths)
     _check_sizes(arrays, names)
     dtype = _common_dtype(arrays)
     channels = _common_channels(arrays)
@@ -150,6 +147,35 @@ def read_stack(
         icc=icc,
         exif=exif,
         reference=reference,
+    )
+
+
+def too_few_frames(min_frames: int, names: Sequence[str], paths: Sequence[Path]) -> InputError:
+    """The error for a stack of fewer than ``min_frames`` frames.
+
+    A TIFF of one page holding three or four separate planes (what
+    ``tifffile.imwrite`` makes of a 3- or 4-slice ``(Z, Y, X)`` array by
+    default) reads as one colour image; the message then says so.
+    """
+    hint = ""
+    if len(set(paths)) == 1 and paths[0].suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(paths[0]) as tif:
+                page = tif.pages[0]
+                planes = page.samplesperpixel if page.planarconfig == 2 else 0
+        except (OSError, ValueError, tifffile.TiffFileError):
+            planes = 0
+        if planes in (3, 4):
+            hint = (
+                f"; {paths[0].name} is one page of {planes} separate planes, read as one colour "
+                "image: if the planes are focus slices, write them as pages, e.g. "
+                "tifffile.imwrite(path, stack, photometric='minisblack')"
+            )
+    return InputError(
+        f"a focus stack needs at least {min_frames} frames; got {len(names)} "
+        f"({', '.join(names)}); pass more images or a multi-page TIFF{hint}"
     )
 
 
