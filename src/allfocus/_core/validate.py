@@ -57,6 +57,24 @@ def sensor_range(image: NDArray) -> float:
     return full
 
 
+def spanning_sensor_range(image: NDArray) -> tuple[NDArray, float]:
+    """``image`` brought to span [0, 1] when its sensor has fewer bits than its type
+    (:func:`sensor_range`), and the factor that takes a result back to the type's
+    scale; ``(image, 1.0)`` as it is otherwise (floats, full-range integers).
+
+    Filters and thresholds made for [0, 1] data then see 12-bit camera data in
+    16-bit files as they see 16-bit data (it filled a sixteenth of the range).
+    """
+    if not isinstance(image, np.ndarray):
+        return image, 1.0
+    top, full = sensor_range(image), dtype_range(image.dtype)
+    if top == full:
+        return image, 1.0
+    spanning = image.astype(FLOAT)
+    spanning *= FLOAT(1.0 / top)  # in place: one float copy, as as_float_image makes
+    return spanning, top / full
+
+
 def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32]:
     """Return ``image`` as float32 in [0, 1] following the module's dtype rule.
 

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from allfocus._core.registry import Registry
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import dtype_range, sensor_range
+from allfocus._core.validate import spanning_sensor_range
 
 FUSION_METHODS: Registry = Registry("fusion method")
 
@@ -70,17 +70,14 @@ def fuse(
     func = FUSION_METHODS.get(method)
     if progress is not None and "progress" in inspect.signature(func).parameters:
         params["progress"] = progress
-    top = sensor_range(stack) if isinstance(stack, np.ndarray) else None
-    if top is None or top == dtype_range(stack.dtype):
-        return func(stack, channel_axis=channel_axis, **params)
     # Data of a sensor with fewer bits than its type (12-bit camera data in 16-bit
-    # files) fills a sixteenth of [0, 1], where the methods' filters and thresholds,
+    # files) filled a sixteenth of [0, 1], where the methods' filters and thresholds,
     # made for images that span it, lost 2 dB on 5-frame stacks: fused spanning it,
     # given back in the type's scale.
-    spanning = stack.astype(np.float32)
-    spanning *= np.float32(1.0 / top)  # in place: one float copy, as the methods make
+    spanning, back = spanning_sensor_range(stack)
     result = func(spanning, channel_axis=channel_axis, **params)
-    result.image *= np.float32(top / dtype_range(stack.dtype))
+    if back != 1.0:
+        result.image *= np.float32(back)
     return result
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.registry import Registry
+from allfocus._core.validate import spanning_sensor_range
 
 SHARPEN_METHODS: Registry = Registry("sharpen method")
 
@@ -78,8 +79,10 @@ def sharpen(
     Parameters
     ----------
     image : (M, N[, C]) ndarray
-        The photo, any dtype (integers are scaled to [0, 1]; floats must lie
-        in [0, 1]).
+        The photo, any dtype (integers are scaled to [0, 1] by their type's
+        range, data of fewer bits than the type, such as 12-bit camera data in
+        16-bit files, sharpened as if it spanned [0, 1] and given back in the
+        type's scale; floats must lie in [0, 1]).
     method : str
         Registered method name; see :func:`list_methods`.
     channel_axis : int or None
@@ -112,13 +115,20 @@ def sharpen(
     True
     """
     func = SHARPEN_METHODS.get(method)
+    # 12-bit camera data in 16-bit files is sharpened as if it spanned [0, 1]
+    # (the deconvolution's regularisation is made for that: 0.6 dB lost before)
+    # and given back in the type's scale.
+    spanning, back = spanning_sensor_range(image)
+    radius = None
     if method == "defocus":
-        out, radius = defocus_sharpen(image, channel_axis=channel_axis, strength=strength, **params)
-        return SharpenResult(image=out, defocus_map=radius)
-    return SharpenResult(
-        image=func(image, channel_axis=channel_axis, strength=strength, **params),
-        defocus_map=None,
-    )
+        out, radius = defocus_sharpen(
+            spanning, channel_axis=channel_axis, strength=strength, **params
+        )
+    else:
+        out = func(spanning, channel_axis=channel_axis, strength=strength, **params)
+    if back != 1.0:
+        out = out * np.float32(back)
+    return SharpenResult(image=out, defocus_map=radius)
 
 
 __all__ = [
