@@ -132,3 +132,26 @@ def test_dask_keeps_frames_in_one_chunk(colour):
 def test_dask_bad_stack():
     with pytest.raises(ValueError, match="3 dimensions"):
         fuse_dask(da.zeros((2, 8, 8, 3)))
+
+
+@pytest.mark.parametrize(("method", "params"), CASES)
+def test_tiles_of_fewer_bit_data_are_scaled_alike(colour, method, params):
+    """12-bit data in 16 bits with a dark half: every tile is scaled by the type's
+    range, not by its own largest value (a dark tile would look like 10-bit data and
+    be fused with other effective settings than its neighbours)."""
+    frames = colour.frames.copy()
+    frames[:, :, :64] *= 0.2  # tiles here stay under 1024 of 4095
+    twelve = np.round(frames * 4095).astype(np.uint16)
+    floats = twelve.astype(np.float32) / 65535
+    expected = fuse_tiled(floats, tile=32, method=method, channel_axis=-1, **params).image
+    tiled = fuse_tiled(twelve, tile=32, method=method, channel_axis=-1, **params).image
+    np.testing.assert_allclose(tiled, expected, atol=1e-5)
+    lazy = fuse_dask(
+        da.from_array(twelve, chunks=(4, 48, 48, 3)), method=method, channel_axis=-1, **params
+    )
+    eager = fuse_dask(
+        da.from_array(floats, chunks=(4, 48, 48, 3)), method=method, channel_axis=-1, **params
+    )
+    np.testing.assert_allclose(
+        lazy.compute(scheduler="synchronous"), eager.compute(scheduler="synchronous"), atol=1e-5
+    )

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError, missing_dependency
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT
+from allfocus._core.validate import FLOAT, as_float_image
 from allfocus.filters.pyramid import max_levels
 from allfocus.fusion import DEFAULT_METHOD, FUSION_METHODS, fuse
 from allfocus.fusion._common import check_int
@@ -204,7 +204,7 @@ def fuse_tiled(
             c1 = min(c0 + tile, cols)
             c, d = _window(c0, c1, halo, cols)
             if is_stack:
-                part = np.asarray(frames[:, a:b, c:d])
+                part = _tile_floats(frames[:, a:b, c:d])
                 res = fuse(part, method=method, channel_axis=inner_axis, **params)
             elif method == "depthmap":
                 from allfocus.fusion.streaming import fuse_streaming
@@ -216,7 +216,7 @@ def fuse_tiled(
                     **params,
                 )
             else:
-                part = np.stack([np.asarray(f[a:b, c:d]) for f in frames])
+                part = _tile_floats(np.stack([np.asarray(f[a:b, c:d]) for f in frames]))
                 res = fuse(part, method=method, channel_axis=inner_axis, **params)
             inner = (slice(r0 - a, r1 - a), slice(c0 - c, c1 - c))
             image[r0:r1, c0:c1] = res.image[inner]
@@ -232,7 +232,20 @@ def _fuse_block(block: NDArray, *, method: str, color: bool, params: dict[str, A
     """Fuse one overlapped Dask block (S, m, n[, C]) into its image (m, n[, C])."""
     if block.shape[0] == 0 or block.size == 0:  # dask probing with an empty array
         return np.empty(block.shape[1:], dtype=FLOAT)
-    return fuse(block, method=method, channel_axis=-1 if color else None, **params).image
+    return fuse(
+        _tile_floats(block), method=method, channel_axis=-1 if color else None, **params
+    ).image
+
+
+def _tile_floats(part: NDArray) -> NDArray[np.float32]:
+    """A tile as float32 scaled by its type's range, as every tile of the stack is.
+
+    Given integers, :func:`~allfocus.fusion.fuse` would rescale data of fewer
+    bits than its type by the largest value it holds, which differs from tile
+    to tile (a dark tile of 12-bit data looks like 10-bit data): tiles would
+    be fused with different effective filter settings and meet in seams.
+    """
+    return as_float_image(np.asarray(part), name="tile")
 
 
 def _aligned_chunks(size: int, chunk: int, grid: int, halo: int) -> tuple[int, ...]:
