@@ -100,6 +100,26 @@ def test_streaming_path_matches_in_memory(synthetic_dir, tmp_path):
     assert psnr(streamed.result.image, memory.result.image, channel_axis=-1) > 50
 
 
+@pytest.mark.parametrize("method", ["depthmap", "gacn"])
+def test_streaming_twelve_bit_files_fuse_like_sixteen_bit(tmp_path, method):
+    """Frame by frame (and read twice for gacn), 12-bit data in 16-bit files spans
+    [0, 1] as in memory: the same image as the data at 16 bits, in the 12-bit scale."""
+    import tifffile
+
+    s = synthetic_stack((96, 128), 4, noise=0.002, rng=6)
+    paths = {}
+    for bits in (12, 16):
+        top = 2**bits - 1
+        for k, frame in enumerate(np.round(s.frames * 4095) / 4095):
+            tifffile.imwrite(tmp_path / f"b{bits}_{k}.tif", np.round(frame * top).astype(np.uint16))
+        paths[bits] = [str(tmp_path / f"b{bits}_*.tif")]
+    config = FuseConfig(method=method, streaming="always")
+    twelve = fuse_files(paths[12], None, config=config).result.image
+    sixteen = fuse_files(paths[16], None, config=config).result.image
+    assert twelve.max() <= 4095 / 65535 + 1e-6
+    np.testing.assert_allclose(twelve * (65535 / 4095), sixteen, atol=1e-4)
+
+
 def test_streaming_refuses_what_it_cannot_do():
     FuseConfig(streaming="always")  # aligns frame by frame
     FuseConfig(streaming="always", method="gacn")  # reads the frames twice

@@ -365,17 +365,47 @@ def _use_streaming(config: FuseConfig, frame_paths: Sequence[Path]) -> bool:
 
 
 def _prepared_frames(
-    frames: Iterable[NDArray], plan: Any, reference: NDArray | None, *, color: bool
+    frames: Iterable[NDArray],
+    plan: Any,
+    reference: NDArray | None,
+    *,
+    color: bool,
+    top: float | None = None,
 ) -> Iterable[NDArray]:
-    """A stream's ``frames``, in order, aligned by ``plan`` and matched in exposure to
-    ``reference`` where given, lazily."""
+    """A stream's ``frames``, in order, aligned by ``plan``, brought to span [0, 1] by
+    their sensor's largest value ``top`` where given (:func:`_spanning`), and matched
+    in exposure to ``reference`` (spanning alike) where given, lazily."""
     from allfocus.fusion.exposure import match_frames
 
     if plan is not None:
         frames = _aligned_frames(frames, plan)
+    if top is not None:
+        frames = (_spanning(frame, top) for frame in frames)
     if reference is not None:
         frames = match_frames(frames, reference, color=color)
     return frames
+
+
+def _spanning(frame: NDArray, top: float) -> NDArray[np.float32]:
+    """An integer frame as float32 divided by its sensor's largest value ``top``."""
+    out = frame.astype(np.float32)
+    out *= np.float32(1.0 / top)
+    return out
+
+
+def _stream_sensor_range(stream: Any) -> float:
+    """:func:`~allfocus._core.validate.sensor_range` of a whole frame stream, reading
+    frames until one needs the type's full range (one frame for full-range data,
+    every frame for 12-bit data in 16-bit files)."""
+    full = dtype_range(stream.dtype)
+    if np.dtype(stream.dtype).kind not in "ui" or np.dtype(stream.dtype).itemsize < 2:
+        return full
+    top = 0.0
+    for k in range(len(stream)):
+        top = max(top, sensor_range(stream.read(k)))
+        if top == full:
+            break
+    return top
 
 
 def _aligned_frames(stream: Iterable[NDArray], plan: Any) -> Iterator[NDArray]:
@@ -417,9 +447,12 @@ def _fuse_gacn_passes(
     num: int,
     config: FuseConfig,
     progress: Progress,
+    *,
+    top: float | None = None,
 ) -> FusionResult:
     """``gacn`` of a frame stream: ``first`` for the network's pass, the files read again
-    (aligned and matched the same way) for the blend (:func:`fuse_gacn_passes`)."""
+    (aligned, brought to span [0, 1] and matched the same way) for the blend
+    (:func:`fuse_gacn_passes`)."""
     from allfocus.fusion.depthmap import DEFOCUS_MODEL_OFF
     from allfocus.fusion.gacn import fuse_gacn_passes
 
@@ -431,7 +464,8 @@ def _fuse_gacn_passes(
         if unread:
             return unread.pop()
         frames = (stream.read(k) for k in range(len(stream)))
-        return _prepared_frames(frames, plan, reference, color=stream.channel_axis is not None)
+        color = stream.channel_axis is not None
+        return _prepared_frames(frames, plan, reference, color=color, top=top)
 
     # The defocus model needs every frame at once (as in fuse_streaming).
     params = {k: v for k, v in config.params.items() if k not in DEFOCUS_MODEL_OFF}
@@ -489,16 +523,25 @@ def _fuse_streaming_files(
         plan = _stream_plan(stream, config, progress)
         dropped: dict[int, str] = {} if plan is None else plan.dropped
         n = len(stream) - len(dropped)
+        # 12-bit camera data in 16-bit files spans [0, 1] as in fuse_stack: the
+        # whole stack's largest value first (a pass over the frames for such data).
+        full = dtype_range(stream.dtype)
+        top = _stream_sensor_range(stream)
+        span = top if top != full else None
         reference = None
         if config.exposure_match:
             progress("exposure", 0, 1)
             reference = stream.read(stream.reference)
             if plan is not None:
                 reference = plan.resample(reference, stream.reference)
+            if span is not None:
+                reference = _spanning(reference, span)
             progress("exposure", 1, 1)
-        frames = _prepared_frames(stream, plan, reference, color=color)
+        frames = _prepared_frames(stream, plan, reference, color=color, top=span)
         if config.method == "gacn":
-            result = _fuse_gacn_passes(stream, frames, plan, reference, n, config, progress)
+            result = _fuse_gacn_passes(
+                stream, frames, plan, reference, n, config, progress, top=span
+            )
         else:
             result = fuse_streaming(
                 frames,
@@ -516,6 +559,8 @@ def _fuse_streaming_files(
             stack_ndim=len(stream.shape) + 1,
             progress=progress,
         )
+        if span is not None:
+            result.image *= np.float32(span / full)
         progress("write", 0, 1)
         _write_outputs(
             result,
