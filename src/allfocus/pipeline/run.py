@@ -372,9 +372,10 @@ def _prepared_frames(
     color: bool,
     top: float | None = None,
 ) -> Iterable[NDArray]:
-    """A stream's ``frames``, in order, aligned by ``plan``, brought to span [0, 1] by
-    their sensor's largest value ``top`` where given (:func:`_spanning`), and matched
-    in exposure to ``reference`` (spanning alike) where given, lazily."""
+    """A stream's ``frames``, in order, aligned by ``plan``, stretched from their
+    sensor's largest value ``top`` to their type's range where given
+    (:func:`_spanning`), and matched in exposure to ``reference`` (stretched alike)
+    where given, lazily."""
     from allfocus.fusion.exposure import match_frames
 
     if plan is not None:
@@ -386,11 +387,16 @@ def _prepared_frames(
     return frames
 
 
-def _spanning(frame: NDArray, top: float) -> NDArray[np.float32]:
-    """An integer frame as float32 divided by its sensor's largest value ``top``."""
+def _spanning(frame: NDArray, top: float) -> NDArray:
+    """An integer frame stretched from its sensor's largest value ``top`` to its type's
+    range, in its own type (rounded: distinct values stay distinct), so frames in
+    flight take no more memory than before."""
+    full = dtype_range(frame.dtype)
     out = frame.astype(np.float32)
-    out *= np.float32(1.0 / top)
-    return out
+    out *= np.float32(full / top)
+    np.rint(out, out=out)
+    np.minimum(out, np.float32(full), out=out)
+    return out.astype(frame.dtype)
 
 
 def _stream_sensor_range(stream: Any) -> float:
