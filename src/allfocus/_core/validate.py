@@ -126,8 +126,8 @@ def _check_unit_range(values: NDArray[np.float32], name: str) -> None:
         raise InputError(
             f"{name} holds floating-point values from {low:.4g} to {high:.4g}; floating-point "
             "images must lie in [0, 1] (integer images are scaled by their type's range): "
-            "divide every frame by one factor, the largest value of the whole stack "
-            f"({max(abs(low), high):.4g} or more), or save them as 16-bit integers"
+            f"divide by the largest value ({max(abs(low), high):.4g} or more; one factor for "
+            "every frame of a stack), or save as 16-bit integers"
         )
 
 
