@@ -136,16 +136,22 @@ def test_dask_bad_stack():
 
 @pytest.mark.parametrize(("method", "params"), CASES)
 def test_tiles_of_fewer_bit_data_are_scaled_alike(colour, method, params):
-    """12-bit data in 16 bits with a dark half: every tile is scaled by the type's
-    range, not by its own largest value (a dark tile would look like 10-bit data and
-    be fused with other effective settings than its neighbours)."""
+    """12-bit data in 16 bits with a dark half: every tile is scaled alike, by the
+    whole stack's sensor range as fuse() scales the stack (not by its own largest
+    value: a dark tile would look like 10-bit data and be fused with other effective
+    settings than its neighbours); Dask blocks by the type's range."""
     frames = colour.frames.copy()
     frames[:, :, :64] *= 0.2  # tiles here stay under 1024 of 4095
     twelve = np.round(frames * 4095).astype(np.uint16)
-    floats = twelve.astype(np.float32) / 65535
-    expected = fuse_tiled(floats, tile=32, method=method, channel_axis=-1, **params).image
+    spanning = twelve.astype(np.float32) / 4095
+    expected = fuse_tiled(spanning, tile=32, method=method, channel_axis=-1, **params).image
     tiled = fuse_tiled(twelve, tile=32, method=method, channel_axis=-1, **params).image
-    np.testing.assert_allclose(tiled, expected, atol=1e-5)
+    np.testing.assert_allclose(tiled * (65535 / 4095), expected, atol=1e-5)
+    listed = fuse_tiled(list(twelve), tile=32, method=method, channel_axis=-1, **params).image
+    assert np.abs(listed - tiled).max() < TOL  # (depthmap: fuse_streaming per tile)
+    whole = fuse(twelve, method=method, channel_axis=-1, **params).image
+    assert np.abs(tiled - whole).max() < TOL
+    floats = twelve.astype(np.float32) / 65535
     lazy = fuse_dask(
         da.from_array(twelve, chunks=(4, 48, 48, 3)), method=method, channel_axis=-1, **params
     )

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError, missing_dependency
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT, as_float_image
+from allfocus._core.validate import FLOAT, as_float_image, dtype_range, sensor_range
 from allfocus.filters.pyramid import max_levels
 from allfocus.fusion import DEFAULT_METHOD, FUSION_METHODS, fuse
 from allfocus.fusion._common import check_int
@@ -194,6 +194,10 @@ def fuse_tiled(
     color = channel_axis is not None
     inner_axis = -1 if color else None
 
+    # 12-bit camera data in 16-bit frames spans [0, 1] as in fuse(), by the whole
+    # stack's largest value (read up to the first frame that needs the full range).
+    full = dtype_range(np.asarray(first[:1]).dtype)
+    top = _frames_sensor_range(frames, full)
     image = np.empty(np.shape(first), dtype=FLOAT)
     depth = np.empty((rows, cols), dtype=FLOAT)
     confidence = np.empty((rows, cols), dtype=FLOAT)
@@ -204,24 +208,26 @@ def fuse_tiled(
             c1 = min(c0 + tile, cols)
             c, d = _window(c0, c1, halo, cols)
             if is_stack:
-                part = _tile_floats(frames[:, a:b, c:d])
+                part = _tile_floats(frames[:, a:b, c:d], top)
                 res = fuse(part, method=method, channel_axis=inner_axis, **params)
             elif method == "depthmap":
                 from allfocus.fusion.streaming import fuse_streaming
 
                 res = fuse_streaming(
-                    (np.asarray(f[a:b, c:d]) for f in frames),
+                    (_tile_floats(f[a:b, c:d], top) for f in frames),
                     method=method,
                     channel_axis=inner_axis,
                     **params,
                 )
             else:
-                part = _tile_floats(np.stack([np.asarray(f[a:b, c:d]) for f in frames]))
+                part = _tile_floats(np.stack([np.asarray(f[a:b, c:d]) for f in frames]), top)
                 res = fuse(part, method=method, channel_axis=inner_axis, **params)
             inner = (slice(r0 - a, r1 - a), slice(c0 - c, c1 - c))
             image[r0:r1, c0:c1] = res.image[inner]
             depth[r0:r1, c0:c1] = res.depth[inner]
             confidence[r0:r1, c0:c1] = res.confidence[inner]
+    if top != full:
+        image *= np.float32(top / full)
     if color and channel_axis is not None:
         target = channel_axis % (frame_ndim + 1) - 1 if is_stack else channel_axis % frame_ndim
         image = np.ascontiguousarray(np.moveaxis(image, -1, target))
@@ -233,19 +239,36 @@ def _fuse_block(block: NDArray, *, method: str, color: bool, params: dict[str, A
     if block.shape[0] == 0 or block.size == 0:  # dask probing with an empty array
         return np.empty(block.shape[1:], dtype=FLOAT)
     return fuse(
-        _tile_floats(block), method=method, channel_axis=-1 if color else None, **params
+        _tile_floats(block, None), method=method, channel_axis=-1 if color else None, **params
     ).image
 
 
-def _tile_floats(part: NDArray) -> NDArray[np.float32]:
-    """A tile as float32 scaled by its type's range, as every tile of the stack is.
+def _frames_sensor_range(frames: Any, full: float) -> float:
+    """:func:`~allfocus._core.validate.sensor_range` of a whole stack or frame list,
+    frame by frame, stopping at the first frame that needs the type's full range."""
+    top = 0.0
+    for frame in frames:
+        top = max(top, sensor_range(np.asarray(frame)))
+        if top >= full:
+            return full
+    return top or full
+
+
+def _tile_floats(part: NDArray, top: float | None) -> NDArray[np.float32]:
+    """A tile as float32, divided by the whole stack's sensor range ``top`` (None:
+    by its type's range), as every tile of the stack is.
 
     Given integers, :func:`~allfocus.fusion.fuse` would rescale data of fewer
-    bits than its type by the largest value it holds, which differs from tile
-    to tile (a dark tile of 12-bit data looks like 10-bit data): tiles would
-    be fused with different effective filter settings and meet in seams.
+    bits than its type by the largest value the tile holds, which differs from
+    tile to tile (a dark tile of 12-bit data looks like 10-bit data): tiles
+    would be fused with different effective filter settings and meet in seams.
     """
-    return as_float_image(np.asarray(part), name="tile")
+    arr = np.asarray(part)
+    if top is None or arr.dtype.kind not in "ui" or top == dtype_range(arr.dtype):
+        return as_float_image(arr, name="tile")
+    out = arr.astype(FLOAT)
+    out *= FLOAT(1.0 / top)
+    return out
 
 
 def _aligned_chunks(size: int, chunk: int, grid: int, halo: int) -> tuple[int, ...]:
