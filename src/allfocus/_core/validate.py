@@ -12,6 +12,8 @@ halves the memory of float64 and its 24-bit mantissa is ample for 16-bit data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
@@ -57,6 +59,31 @@ def sensor_range(image: NDArray) -> float:
     return full
 
 
+def stack_sensor_range(frames: Iterable[NDArray], dtype: DTypeLike) -> float:
+    """:func:`sensor_range` of a whole stack of ``dtype`` given frame by frame (read
+    lazily from any iterable), stopping at the first frame that needs the type's
+    full range: one frame of full-range data, every frame of 12-bit data in
+    16-bit files, none for floats and 8-bit data.
+    """
+    full = dtype_range(dtype)
+    if np.dtype(dtype).kind not in "ui" or np.dtype(dtype).itemsize < 2:
+        return full
+    top = 0.0
+    for frame in frames:
+        top = max(top, sensor_range(frame))
+        if top >= full:
+            return full
+    return top or full
+
+
+def to_span(image: NDArray, top: float) -> NDArray[np.float32]:
+    """An integer image as float32 divided by its sensor's largest value ``top``
+    (:func:`sensor_range`), so that it spans [0, 1]."""
+    out = np.asarray(image).astype(FLOAT)
+    out *= FLOAT(1.0 / top)  # in place: one float copy, as as_float_image makes
+    return out
+
+
 def spanning_sensor_range(image: NDArray) -> tuple[NDArray, float]:
     """``image`` brought to span [0, 1] when its sensor has fewer bits than its type
     (:func:`sensor_range`), and the factor that takes a result back to the type's
@@ -70,9 +97,7 @@ def spanning_sensor_range(image: NDArray) -> tuple[NDArray, float]:
     top, full = sensor_range(image), dtype_range(image.dtype)
     if top == full:
         return image, 1.0
-    spanning = image.astype(FLOAT)
-    spanning *= FLOAT(1.0 / top)  # in place: one float copy, as as_float_image makes
-    return spanning, top / full
+    return to_span(image, top), top / full
 
 
 def as_float_image(image: NDArray, *, name: str = "image") -> NDArray[np.float32]:

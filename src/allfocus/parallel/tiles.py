@@ -34,7 +34,13 @@ from numpy.typing import NDArray
 
 from allfocus._core.errors import InputError, missing_dependency
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import FLOAT, as_float_image, dtype_range, sensor_range
+from allfocus._core.validate import (
+    FLOAT,
+    as_float_image,
+    dtype_range,
+    stack_sensor_range,
+    to_span,
+)
 from allfocus.filters.pyramid import max_levels
 from allfocus.fusion import DEFAULT_METHOD, FUSION_METHODS, fuse
 from allfocus.fusion._common import check_int
@@ -196,8 +202,8 @@ def fuse_tiled(
 
     # 12-bit camera data in 16-bit frames spans [0, 1] as in fuse(), by the whole
     # stack's largest value (read up to the first frame that needs the full range).
-    full = dtype_range(np.asarray(first[:1]).dtype)
-    top = _frames_sensor_range(frames, full)
+    dtype = np.asarray(first[:1]).dtype
+    full, top = dtype_range(dtype), stack_sensor_range(frames, dtype)
     image = np.empty(np.shape(first), dtype=FLOAT)
     depth = np.empty((rows, cols), dtype=FLOAT)
     confidence = np.empty((rows, cols), dtype=FLOAT)
@@ -243,17 +249,6 @@ def _fuse_block(block: NDArray, *, method: str, color: bool, params: dict[str, A
     ).image
 
 
-def _frames_sensor_range(frames: Any, full: float) -> float:
-    """:func:`~allfocus._core.validate.sensor_range` of a whole stack or frame list,
-    frame by frame, stopping at the first frame that needs the type's full range."""
-    top = 0.0
-    for frame in frames:
-        top = max(top, sensor_range(np.asarray(frame)))
-        if top >= full:
-            return full
-    return top or full
-
-
 def _tile_floats(part: NDArray, top: float | None) -> NDArray[np.float32]:
     """A tile as float32, divided by the whole stack's sensor range ``top`` (None:
     by its type's range), as every tile of the stack is.
@@ -266,9 +261,7 @@ def _tile_floats(part: NDArray, top: float | None) -> NDArray[np.float32]:
     arr = np.asarray(part)
     if top is None or arr.dtype.kind not in "ui" or top == dtype_range(arr.dtype):
         return as_float_image(arr, name="tile")
-    out = arr.astype(FLOAT)
-    out *= FLOAT(1.0 / top)
-    return out
+    return to_span(arr, top)
 
 
 def _aligned_chunks(size: int, chunk: int, grid: int, halo: int) -> tuple[int, ...]:

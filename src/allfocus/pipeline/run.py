@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allfocus._core.types import FusionResult
-from allfocus._core.validate import dtype_range, sensor_range
+from allfocus._core.validate import dtype_range, sensor_range, stack_sensor_range, to_span
 from allfocus.pipeline.config import FuseConfig
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def fuse_stack(
         del aligned
     if top != full:
         if stack.dtype.kind in "ui":
-            stack = stack.astype(np.float32)
-            stack *= np.float32(1.0 / top)
+            stack = to_span(stack, top)
         elif np.may_share_memory(stack, frames):
             stack = stack * np.float32(full / top)
         else:  # aligned float frames in the type's scale, this function's own
@@ -399,21 +398,6 @@ def _spanning(frame: NDArray, top: float) -> NDArray:
     return out.astype(frame.dtype)
 
 
-def _stream_sensor_range(stream: Any) -> float:
-    """:func:`~allfocus._core.validate.sensor_range` of a whole frame stream, reading
-    frames until one needs the type's full range (one frame for full-range data,
-    every frame for 12-bit data in 16-bit files)."""
-    full = dtype_range(stream.dtype)
-    if np.dtype(stream.dtype).kind not in "ui" or np.dtype(stream.dtype).itemsize < 2:
-        return full
-    top = 0.0
-    for k in range(len(stream)):
-        top = max(top, sensor_range(stream.read(k)))
-        if top == full:
-            break
-    return top
-
-
 def _aligned_frames(stream: Iterable[NDArray], plan: Any) -> Iterator[NDArray]:
     """The kept frames of ``stream`` resampled by ``plan`` (in the stream's dtype)."""
     for k, frame in enumerate(stream):
@@ -532,7 +516,7 @@ def _fuse_streaming_files(
         # 12-bit camera data in 16-bit files spans [0, 1] as in fuse_stack: the
         # whole stack's largest value first (a pass over the frames for such data).
         full = dtype_range(stream.dtype)
-        top = _stream_sensor_range(stream)
+        top = stack_sensor_range((stream.read(k) for k in range(len(stream))), stream.dtype)
         span = top if top != full else None
         reference = None
         if config.exposure_match:
