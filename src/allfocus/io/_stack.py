@@ -164,7 +164,8 @@ def too_few_frames(min_frames: int, names: Sequence[str], paths: Sequence[Path])
         try:
             with tifffile.TiffFile(paths[0]) as tif:
                 page = tif.pages[0]
-                planes = page.samplesperpixel if page.planarconfig == 2 else 0
+                separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+                planes = page.samplesperpixel if separate else 0
         except (OSError, ValueError, tifffile.TiffFileError):
             planes = 0
         if planes in (3, 4):
