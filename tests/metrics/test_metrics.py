@@ -206,6 +206,31 @@ def test_uint16_input(scene):
     assert qabf(to16(sharp), [to16(a), to16(b)]) == pytest.approx(qabf(sharp, [a, b]), abs=1e-4)
 
 
+def test_12_bit_data_in_16_bit_images_scores_as_16_bit_data(scene):
+    """Every metric of 12-bit camera data in uint16 equals that of the same data at 16 bits."""
+    sharp, a, b = scene
+    fused = 0.5 * sharp + 0.5 * a  # not a copy of the reference, so PSNR is finite
+    bits12 = [np.round(x * 4095).astype(np.uint16) for x in (fused, a, b, sharp)]
+    bits16 = [x * np.uint16(16) for x in bits12]  # the same values on the 16-bit scale
+    low = evaluate(bits12[0], bits12[1:3], reference=bits12[3])
+    full = evaluate(bits16[0], bits16[1:3], reference=bits16[3])
+    for key in full:
+        # 16 x 4095 = 65520, not 65535: the two scales differ by 0.02 %
+        assert low[key] == pytest.approx(full[key], rel=2e-3, abs=2e-3), key
+    assert spatial_frequency(bits12[0]) == pytest.approx(spatial_frequency(bits16[0]), rel=1e-3)
+
+
+def test_one_scale_for_the_images_compared(scene):
+    """A dark source of 12-bit data keeps the scale of its brighter companions."""
+    sharp, a, b = scene
+    ints = [np.round(x * 4095).astype(np.uint16) for x in (sharp, a, b)]
+    dark = (ints[2] // 16).astype(np.uint16)  # by itself it would read as 8-bit data
+    scaled = [x.astype(np.float64) / 4095 for x in (ints[0], ints[1], dark)]
+    assert qy(ints[0], [ints[1], dark]) == pytest.approx(qy(scaled[0], scaled[1:]), abs=1e-6)
+    # a float fused image keeps every input on its own type's scale
+    assert psnr(scaled[0], ints[0]) < 30
+
+
 def _luma(rgb):
     return rgb @ np.array([0.299, 0.587, 0.114])
 

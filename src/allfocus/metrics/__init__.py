@@ -6,7 +6,8 @@ et al.) and :func:`qcb` (Chen & Blum). No-reference sharpness of one image:
 :func:`spatial_frequency`, :func:`average_gradient`. Against a ground truth:
 :func:`psnr`, :func:`ssim` (scikit-image). :func:`evaluate` computes them all.
 
-Every function takes images of any dtype (integers scaled to [0, 1]), colour
+Every function takes images of any dtype (integers scaled to [0, 1] by their
+sensor's range: 12-bit data in 16-bit files by 4095), colour
 only with an explicit ``channel_axis``, and returns a Python ``float``. The
 implementations are checked against published MFIFB numbers; see
 ``docs/metrics.md``.

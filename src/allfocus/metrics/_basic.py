@@ -16,7 +16,7 @@ def spatial_frequency(image: ArrayLike, *, channel_axis: int | None = None) -> f
     Parameters
     ----------
     image : (M, N[, C]) array_like
-        Any dtype (integers are scaled to [0, 1]).
+        Any dtype (integers are scaled to [0, 1] by their sensor's range).
     channel_axis : int or None
         Axis of the colour channels; colour is reduced to Rec. 601 luma.
 
@@ -67,7 +67,7 @@ def average_gradient(image: ArrayLike, *, channel_axis: int | None = None) -> fl
     Parameters
     ----------
     image : (M, N[, C]) array_like
-        Any dtype (integers are scaled to [0, 1]).
+        Any dtype (integers are scaled to [0, 1] by their sensor's range).
     channel_axis : int or None
         Axis of the colour channels; colour is reduced to Rec. 601 luma.
 

@@ -28,7 +28,8 @@ def evaluate(
     Parameters
     ----------
     fused : (M, N[, C]) array_like
-        Fused image, any dtype (integers are scaled to [0, 1]).
+        Fused image, any dtype (integers are scaled to [0, 1] by their
+        sensor's range, see :func:`~allfocus.metrics._inputs.sensor_scale`).
     sources : sequence of (M, N[, C]) array_like or (S, M, N[, C]) array_like, optional
         The images that were fused. Without them only the no-reference metrics
         (and PSNR / SSIM when ``reference`` is given) are computed.

@@ -44,7 +44,8 @@ def nmi(
     Parameters
     ----------
     fused : (M, N[, C]) array_like
-        Fused image, any dtype (integers are scaled to [0, 1]).
+        Fused image, any dtype (integers are scaled to [0, 1] by their
+        sensor's range, see :func:`~allfocus.metrics._inputs.sensor_scale`).
     sources : sequence of (M, N[, C]) array_like or (S, M, N[, C]) array_like
         The images that were fused, each the shape of ``fused``.
     bins : int

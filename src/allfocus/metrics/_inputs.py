@@ -1,9 +1,9 @@
 """Input handling shared by the metrics: shapes, sources, luma, quantisation.
 
 Every metric converts its inputs once with :func:`allfocus._core.validate.as_float_image`
-(integers scaled to [0, 1]) and then computes in ``float64``: the metrics are
-scalars, so the extra precision costs little and keeps sums over large images exact
-enough to compare with published tables.
+(integers scaled to [0, 1], by their sensor's range: :func:`sensor_scale`) and then
+computes in ``float64``: the metrics are scalars, so the extra precision costs little
+and keeps sums over large images exact enough to compare with published tables.
 """
 
 from __future__ import annotations
@@ -14,12 +14,44 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from allfocus._core.errors import InputError
-from allfocus._core.validate import as_float_image, luminance, move_channels_last
+from allfocus._core.validate import (
+    as_float_image,
+    dtype_range,
+    luminance,
+    move_channels_last,
+    stack_sensor_range,
+)
 
-__all__ = ["as_luma", "check_image", "fused_and_sources", "quantise"]
+__all__ = ["as_luma", "check_image", "fused_and_sources", "quantise", "sensor_scale"]
 
 
-def check_image(image: ArrayLike, *, channel_axis: int | None, name: str) -> NDArray[np.float32]:
+def sensor_scale(*images: ArrayLike) -> float:
+    """Factor that takes integer images, once scaled to [0, 1] by their type's range,
+    to span [0, 1] by their sensor's range: ``dtype max / sensor max``, the sensor's
+    largest value (:func:`allfocus._core.validate.sensor_range`) taken over all the
+    images together, so that images compared with each other get one scale.
+
+    12-bit camera data in 16-bit files (and 10- or 14-bit) then scores as the same
+    data at 16 bits; floats, 8-bit and full-range data, and images of differing
+    dtypes, keep their scale (1.0).
+
+    >>> import numpy as np
+    >>> sensor_scale(np.uint16([[0, 4095]]), np.uint16([[0, 100]]))  # 65535 / 4095
+    16.003663003663004
+    >>> sensor_scale(np.uint8([[0, 7]])), sensor_scale(np.float32([[0.1]]), np.uint16([[7]]))
+    (1.0, 1.0)
+    """
+    arrays = [np.asarray(image) for image in images]
+    dtypes = {array.dtype for array in arrays}
+    if len(dtypes) != 1:
+        return 1.0
+    (dtype,) = dtypes
+    return dtype_range(dtype) / stack_sensor_range(arrays, dtype)
+
+
+def check_image(
+    image: ArrayLike, *, channel_axis: int | None, name: str, scale: float = 1.0
+) -> NDArray[np.float32]:
     """Validate one image and return it as float32 in [0, 1], channels last.
 
     Parameters
@@ -30,6 +62,8 @@ def check_image(image: ArrayLike, *, channel_axis: int | None, name: str) -> NDA
         Axis of the colour channels of ``image``.
     name : str
         Name used in error messages.
+    scale : float
+        Factor applied after the conversion to [0, 1] (:func:`sensor_scale`).
 
     Raises
     ------
@@ -57,12 +91,23 @@ def check_image(image: ArrayLike, *, channel_axis: int | None, name: str) -> NDA
         )
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise InputError(f"{name} must be at least 2x2 pixels; got shape {np.shape(image)}")
-    return as_float_image(arr, name=name)
+    out = as_float_image(arr, name=name)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return out
 
 
-def as_luma(image: ArrayLike, *, channel_axis: int | None, name: str) -> NDArray[np.float64]:
-    """Validate ``image`` and return its grey level (Rec. 601 luma) as float64."""
-    arr = check_image(image, channel_axis=channel_axis, name=name)
+def as_luma(
+    image: ArrayLike, *, channel_axis: int | None, name: str, scale: float | None = None
+) -> NDArray[np.float64]:
+    """Validate ``image`` and return its grey level (Rec. 601 luma) as float64.
+
+    ``scale`` as in :func:`check_image`; by default the image's own
+    :func:`sensor_scale`.
+    """
+    if scale is None:
+        scale = sensor_scale(image)
+    arr = check_image(image, channel_axis=channel_axis, name=name, scale=scale)
     return luminance(arr, color=channel_axis is not None).astype(np.float64)
 
 
@@ -120,7 +165,8 @@ def fused_and_sources(
     frames = _split_sources(sources, fused_arr.ndim)
     if len(frames) < min_sources:
         raise InputError(f"at least {min_sources} source image(s) needed; got {len(frames)}")
-    fused_luma = as_luma(fused_arr, channel_axis=channel_axis, name="fused")
+    scale = sensor_scale(fused_arr, *frames)
+    fused_luma = as_luma(fused_arr, channel_axis=channel_axis, name="fused", scale=scale)
     lumas = []
     for index, frame in enumerate(frames):
         frame_arr = np.asarray(frame)
@@ -130,7 +176,9 @@ def fused_and_sources(
                 f"{fused_arr.shape}; every source must match the fused image (resize or "
                 "crop them to one size first)"
             )
-        lumas.append(as_luma(frame_arr, channel_axis=channel_axis, name=f"sources[{index}]"))
+        lumas.append(
+            as_luma(frame_arr, channel_axis=channel_axis, name=f"sources[{index}]", scale=scale)
+        )
     return fused_luma, lumas
 
 

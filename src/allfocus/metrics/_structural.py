@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from allfocus._core.errors import InputError
-from allfocus.metrics._inputs import check_image, fused_and_sources
+from allfocus.metrics._inputs import check_image, fused_and_sources, sensor_scale
 
 __all__ = ["psnr", "qy", "ssim"]
 
@@ -64,7 +64,8 @@ def qy(
     Parameters
     ----------
     fused : (M, N[, C]) array_like
-        Fused image, at least 7x7, any dtype (integers are scaled to [0, 1]).
+        Fused image, at least 7x7, any dtype (integers are scaled to [0, 1] by their
+        sensor's range, see :func:`~allfocus.metrics._inputs.sensor_scale`).
     sources : sequence of (M, N[, C]) array_like or (S, M, N[, C]) array_like
         The images that were fused, each the shape of ``fused``; any number.
     channel_axis : int or None
@@ -160,9 +161,10 @@ def _image_pair(
         raise InputError(
             f"image has shape {im.shape} but reference has shape {ref.shape}; they must match"
         )
+    scale = sensor_scale(im, ref)
     return (
-        check_image(im, channel_axis=channel_axis, name="image"),
-        check_image(ref, channel_axis=channel_axis, name="reference"),
+        check_image(im, channel_axis=channel_axis, name="image", scale=scale),
+        check_image(ref, channel_axis=channel_axis, name="reference", scale=scale),
     )
 
 
@@ -170,7 +172,8 @@ def psnr(image: ArrayLike, reference: ArrayLike, *, channel_axis: int | None = N
     """Peak signal-to-noise ratio of ``image`` against ``reference``, in dB.
 
     A thin wrapper of :func:`skimage.metrics.peak_signal_noise_ratio` with
-    ``data_range=1`` after the allfocus dtype rule (integers scaled to [0, 1]).
+    ``data_range=1`` after the allfocus dtype rule (integers scaled to [0, 1] by the
+    sensor's range of the two images).
 
     Parameters
     ----------
