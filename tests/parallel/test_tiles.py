@@ -161,3 +161,31 @@ def test_tiles_of_fewer_bit_data_are_scaled_alike(colour, method, params):
     np.testing.assert_allclose(
         lazy.compute(scheduler="synchronous"), eager.compute(scheduler="synchronous"), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("sensor_max", [4095, "auto"])
+def test_dask_sensor_max_fuses_fewer_bit_data_as_fuse_does(colour, sensor_max):
+    """With the sensor's range every block sees 12-bit data spanning [0, 1], as fuse()
+    does, and the image comes back in the type's scale; by the type's range it differs."""
+    twelve = np.round(colour.frames * 4095).astype(np.uint16)
+    chunked = da.from_array(twelve, chunks=(3, 48, 48, 3))
+    lazy = fuse_dask(chunked, channel_axis=-1, sensor_max=sensor_max)
+    result = lazy.compute(scheduler="synchronous")
+    expected = fuse(twelve, channel_axis=-1, unmix_rims=False, sharpen_between=False).image
+    assert np.abs(result - expected).max() < TOL / 16  # both in the 16-bit type's scale
+    plain = fuse_dask(chunked, channel_axis=-1).compute(scheduler="synchronous")
+    assert np.abs(plain - expected).max() > TOL / 16
+
+
+@pytest.mark.parametrize(
+    ("data", "sensor_max", "match"),
+    [
+        (np.zeros((2, 16, 16), np.float32), 4095, "integer data"),
+        (np.zeros((2, 16, 16), np.uint16), 70000, "between 1 and 65535"),
+        (np.zeros((2, 16, 16), np.uint16), 0, "between 1 and 65535"),
+        (np.zeros((2, 16, 16), np.uint16), "max", "'auto' or None"),
+    ],
+)
+def test_dask_bad_sensor_max(data, sensor_max, match):
+    with pytest.raises(ValueError, match=match):
+        fuse_dask(da.from_array(data), sensor_max=sensor_max)

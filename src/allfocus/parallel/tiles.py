@@ -38,6 +38,7 @@ from allfocus._core.validate import (
     FLOAT,
     as_float_image,
     dtype_range,
+    sensor_range,
     stack_sensor_range,
     to_span,
 )
@@ -240,13 +241,43 @@ def fuse_tiled(
     return FusionResult(image=image, depth=depth, confidence=confidence)
 
 
-def _fuse_block(block: NDArray, *, method: str, color: bool, params: dict[str, Any]) -> NDArray:
-    """Fuse one overlapped Dask block (S, m, n[, C]) into its image (m, n[, C])."""
+def _fuse_block(
+    block: NDArray, *, method: str, color: bool, top: float | None, params: dict[str, Any]
+) -> NDArray:
+    """Fuse one overlapped Dask block (S, m, n[, C]) into its image (m, n[, C]), integers
+    divided by ``top`` (None: the type's range) and the image given back in the type's scale."""
     if block.shape[0] == 0 or block.size == 0:  # dask probing with an empty array
         return np.empty(block.shape[1:], dtype=FLOAT)
-    return fuse(
-        _tile_floats(block, None), method=method, channel_axis=-1 if color else None, **params
+    image = fuse(
+        _tile_floats(block, top), method=method, channel_axis=-1 if color else None, **params
     ).image
+    if top is not None and block.dtype.kind in "ui":
+        image *= np.float32(top / dtype_range(block.dtype))
+    return image
+
+
+def _dask_sensor_max(stack: Any, sensor_max: float | str | None) -> float | None:
+    """The largest value of ``stack``'s sensor for :func:`fuse_dask` (None: the type's range)."""
+    if sensor_max is None:
+        return None
+    dtype = np.dtype(stack.dtype)
+    if dtype.kind not in "ui":
+        raise InputError(
+            f"sensor_max applies to integer data; this stack is {dtype} (floats are used "
+            "as they are: scale them to [0, 1] first)"
+        )
+    full = dtype_range(dtype)
+    if isinstance(sensor_max, str):
+        if sensor_max != "auto":
+            raise InputError(f"sensor_max must be a number, 'auto' or None; got {sensor_max!r}")
+        # One pass over the array now, before the graph is built.
+        return sensor_range(np.array([stack.max().compute()], dtype=dtype))
+    top = float(sensor_max)
+    if not 1 <= top <= full:
+        raise InputError(
+            f"sensor_max must lie between 1 and {full:g} (the largest {dtype}); got {sensor_max!r}"
+        )
+    return top
 
 
 def _tile_floats(part: NDArray, top: float | None) -> NDArray[np.float32]:
@@ -285,6 +316,7 @@ def fuse_dask(
     *,
     method: str = DEFAULT_METHOD,
     channel_axis: int | None = None,
+    sensor_max: float | str | None = None,
     **params: Any,
 ) -> Any:
     """Fuse a Dask array chunk by chunk with :func:`dask.array.map_overlap`.
@@ -299,13 +331,25 @@ def fuse_dask(
         Registered fusion method.
     channel_axis : int or None
         Colour axis of ``stack``; ``None`` for grey.
+    sensor_max : float, "auto" or None
+        Largest value the sensor gives, for integer data of fewer bits than
+        its type (4095 for 12-bit camera data in 16-bit files): every block is
+        divided by it, so the method sees data spanning [0, 1] as
+        :func:`~allfocus.fusion.fuse` does, and the image is given back in the
+        type's scale. ``"auto"`` reads the array once, before the graph is
+        built, for its largest value (rounded up to 8, 10, 12, 14 or 16 bits,
+        as ``fuse`` does). ``None`` (default) divides by the type's range,
+        which leaves 12-bit data spanning a sixteenth of [0, 1]. A block's own
+        largest value is never used: it differs from its neighbours' and would
+        leave seams.
     **params
         Options of the method.
 
     Returns
     -------
     (M, N[, C]) dask.array.Array of float32
-        The fused image, lazily; channels where the stack had them.
+        The fused image, lazily, in [0, 1] of the type's range; channels where
+        the stack had them.
 
     Raises
     ------
@@ -355,6 +399,7 @@ def fuse_dask(
         if axis == 0:
             raise InputError("channel_axis=0 is the stack axis; colour must be on another axis")
         stack = da.moveaxis(stack, axis, -1)
+    top = _dask_sensor_max(stack, sensor_max)
     rows, cols = stack.shape[1:3]
     params = _resolve(method, params, (rows, cols))
     halo = tile_halo(method, **params)
@@ -370,7 +415,7 @@ def fuse_dask(
     if stack.ndim == 4:
         chunks[3], depth[3] = -1, 0
     stack = stack.rechunk(chunks)
-    func = partial(_fuse_block, method=method, color=stack.ndim == 4, params=params)
+    func = partial(_fuse_block, method=method, color=stack.ndim == 4, top=top, params=params)
     out = da.map_overlap(
         func,
         stack,
