@@ -15,7 +15,13 @@ from allfocus.cli._app import app, handle_errors
 def evaluate(
     fused: Annotated[Path, typer.Argument(help="The fused image to score.")],
     sources: Annotated[
-        list[Path], typer.Option("--sources", "-s", help="Source frames (repeat or list).")
+        list[Path],
+        typer.Option(
+            "--sources",
+            "-s",
+            help="Source frames: repeat -s for each file, or give a folder or a glob pattern "
+            "(quoted).",
+        ),
     ],
     reference: Annotated[
         Path | None, typer.Option(help="Ground-truth all-in-focus image (adds PSNR and SSIM).")
@@ -27,12 +33,19 @@ def evaluate(
     from allfocus.metrics import evaluate as compute
 
     with handle_errors():
+        from allfocus._core.errors import InputError
+
         data = io.read_stack([str(p) for p in sources])
+        if fused.exists() and any(p.exists() and p.samefile(fused) for p in set(data.paths)):
+            # A pattern such as "f*.tif" also matches fused.tif: scored against a
+            # copy of itself, every metric reads as a near-perfect fusion.
+            raise InputError(
+                f"the fused image {fused} is among the sources; leave it out (a narrower "
+                "pattern, or the frames in a folder of their own)"
+            )
         image = io.read_image(fused).array
         color = data.channel_axis is not None
         if color != (image.ndim == 3):
-            from allfocus._core.errors import InputError
-
             raise InputError(
                 f"{fused} is {'colour' if image.ndim == 3 else 'grey'} but the sources are "
                 f"{'colour' if color else 'grey'}; score images of the same kind"
