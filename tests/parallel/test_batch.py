@@ -49,6 +49,29 @@ def test_find_stacks(stacks):
         find_stacks([stacks / "stack_0" / "frame_00.png"])
 
 
+def test_output_folder_among_the_stacks_is_not_a_stack(tmp_path):
+    """``-o STACKS/out`` beside the stacks: a re-run must not fuse the outputs as a stack."""
+    root = tmp_path / "stacks"
+    for i in range(2):
+        write_synthetic_stack(root / f"s{i}", num_frames=3, shape=(40, 48), seed=i)
+    out = root / "out"
+    out.mkdir()  # as the command line does
+    jobs = plan_batch([root], out)
+    outcomes = fuse_batch(jobs, config=CONFIG)
+    assert [o.status for o in outcomes] == ["fused", "fused"]
+    assert sorted(p.name for p in out.iterdir()) == ["s0.tif", "s1.tif"]
+    for inputs in ([root], [str(root / "*")]):
+        assert [j.name for j in plan_batch(inputs, out)] == ["s0", "s1"]
+    assert [o.status for o in fuse_batch(plan_batch([root], out), config=CONFIG)] == [
+        "skipped",
+        "skipped",
+    ]
+    with pytest.raises(ValueError, match="is the output folder too"):
+        plan_batch([out], out)
+    with pytest.raises(ValueError, match="is the output folder too"):
+        plan_batch([root / "s0"], root / "s0")
+
+
 def test_plan_batch(stacks, tmp_path):
     jobs = plan_batch([stacks], tmp_path, suffix=".png")
     assert jobs[0] == BatchJob("stack_0", stacks / "stack_0", tmp_path / "stack_0.png")

@@ -87,7 +87,15 @@ def _has_images(folder: Path) -> bool:
     return any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
 
 
-def find_stacks(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
+def _same_folder(a: Path, b: Path | None) -> bool:
+    return b is not None and b.is_dir() and a.samefile(b)
+
+
+def find_stacks(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+    *,
+    outdir: str | os.PathLike | None = None,
+) -> list[Path]:
     """The stack folders named by ``inputs``.
 
     Parameters
@@ -96,6 +104,10 @@ def find_stacks(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list
         Each item is a folder holding frames (one stack), a folder of such
         folders (each sub-folder holding images is a stack), or a glob
         pattern matching stack folders.
+    outdir : str or path-like, optional
+        The batch's output folder: never a stack, though it holds images
+        once a run has written there (``-o STACKS/out`` beside the stacks
+        it fuses).
 
     Returns
     -------
@@ -105,21 +117,31 @@ def find_stacks(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list
     Raises
     ------
     InputError
-        If an item is not a folder, a pattern matches no folder, or a folder
-        holds neither images nor stack folders.
+        If an item is not a folder, a pattern matches no folder, a folder
+        holds neither images nor stack folders, or a stack folder is
+        ``outdir``.
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    out = Path(outdir) if outdir is not None else None
     stacks: list[Path] = []
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
+            if _same_folder(path, out):
+                raise InputError(
+                    f"{text!r} is the output folder too; write the outputs to another folder (-o)"
+                )
             if _has_images(path):
                 stacks.append(path)
                 continue
             subs = sorted(
-                (p for p in path.iterdir() if p.is_dir() and _has_images(p)),
+                (
+                    p
+                    for p in path.iterdir()
+                    if p.is_dir() and not _same_folder(p, out) and _has_images(p)
+                ),
                 key=lambda p: natural_key(p.name),
             )
             if not subs:
@@ -130,7 +152,11 @@ def find_stacks(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list
             stacks.extend(subs)
         elif _GLOB_CHARS & set(text):
             matches = sorted(
-                (Path(m) for m in glob.glob(text, recursive=True) if os.path.isdir(m)),
+                (
+                    Path(m)
+                    for m in glob.glob(text, recursive=True)
+                    if os.path.isdir(m) and not _same_folder(Path(m), out)
+                ),
                 key=natural_key,
             )
             if not matches:
@@ -162,7 +188,7 @@ def plan_batch(
     outdir = Path(outdir)
     jobs: list[BatchJob] = []
     names: dict[str, Path] = {}
-    for folder in find_stacks(inputs):
+    for folder in find_stacks(inputs, outdir=outdir):
         name = folder.name
         if name in names:
             raise InputError(
