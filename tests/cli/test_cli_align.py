@@ -55,6 +55,21 @@ def test_align_refuses_existing_outputs(tmp_path, capsys):
     assert main(["align", str(SAMPLE), "-o", str(out), "-q", "--overwrite"]) == 0
 
 
+def test_align_refuses_to_write_among_its_inputs(tmp_path, capsys):
+    """Aligned frames written beside the originals would make the folder a stack twice over."""
+    import shutil
+
+    stack = tmp_path / "stack"
+    shutil.copytree(SAMPLE, stack)
+    before = sorted(p.name for p in stack.iterdir())
+    for args in ([str(stack)], [str(stack / "frame_*.jpg")]):
+        capsys.readouterr()
+        code = main(["align", *args, "-o", str(stack), "-q", "--overwrite"])
+        assert code == ExitCode.BAD_INPUT
+        assert "holds the input frames" in capsys.readouterr().err
+    assert sorted(p.name for p in stack.iterdir()) == before  # nothing written
+
+
 def test_transforms_for_another_stack_are_rejected(tmp_path, synthetic_dir, capsys):
     out = tmp_path / "aligned"
     assert main(["align", str(SAMPLE), "-o", str(out), "-q"]) == 0

@@ -725,7 +725,9 @@ def align_files(
     Aligned frames are written as lossless TIFF in the input bit depth
     (``a.jpg`` -> ``outdir/a.tif``), carrying each frame's ICC profile; the
     transforms file lists every input frame in input order (see
-    :func:`allfocus.align.save_transforms`).
+    :func:`allfocus.align.save_transforms`). ``outdir`` must not be a folder
+    of input frames (``InputError`` otherwise): the aligned
+    frames would join the originals.
     """
     from allfocus import io
     from allfocus._core.errors import InputError
@@ -737,6 +739,13 @@ def align_files(
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir} exists and is not a folder; choose a folder for the output")
     frame_paths = io.find_frames(inputs)
+    if outdir.is_dir() and any(Path(p).parent.samefile(outdir) for p in frame_paths):
+        # The aligned frames would join the originals: the folder would then
+        # hold the stack twice, and fusing the folder would take both.
+        raise InputError(
+            f"the output folder {outdir} holds the input frames; write the aligned frames "
+            "to a folder of their own"
+        )
     progress("read", 0, 1)
     data = io.read_stack(frame_paths)
     progress("read", 1, 1)
