@@ -38,7 +38,8 @@ def evaluate(
         data = io.read_stack([str(p) for p in sources])
         if fused.exists() and any(p.exists() and p.samefile(fused) for p in set(data.paths)):
             # A pattern such as "f*.tif" also matches fused.tif: scored against a
-            # copy of itself, every metric reads as a near-perfect fusion.
+            # copy of itself, the source-based metrics are inflated (on a 3-frame
+            # synthetic stack Q^AB/F went from 0.64 to 0.76, NMI from 1.35 to 2.35).
             raise InputError(
                 f"the fused image {fused} is among the sources; leave it out (a narrower "
                 "pattern, or the frames in a folder of their own)"
