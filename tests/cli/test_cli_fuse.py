@@ -33,6 +33,25 @@ def test_fuse_folder_writes_image_and_depth(synthetic_dir, tmp_path, capsys):
     assert 0 <= d.min() and d.max() <= 3
     err = capsys.readouterr().err
     assert "wrote" in err and "in memory)" in err  # how it was fused
+    assert "frames' folder" not in err
+
+
+def test_output_among_the_frames_is_noted(synthetic_dir, tmp_path, capsys):
+    """An output written into the frames' folder would be a frame of the next fusion of it."""
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    for f in frames_of(synthetic_dir):
+        shutil.copy(f, frames_dir)
+    out = frames_dir / "fused.png"
+    assert main(["fuse", str(frames_dir), "-o", str(out), "--align", "none"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "fused.png went into the frames' folder" in err
+    assert "one more frame" in err
+    # ... and it does: the next fusion of the folder counts one frame more
+    assert (
+        main(["fuse", str(frames_dir), "-o", str(tmp_path / "again.png"), "--align", "none"]) == 0
+    )
+    assert "fused 5 frames" in capsys.readouterr().err
 
 
 def test_fuse_glob_and_methods_listing(synthetic_dir, tmp_path, capsys):

@@ -110,6 +110,23 @@ def fuse(
         console.print(f"wrote {escape(str(result.output))}")
         if result.depth_map is not None:
             console.print(f"wrote {escape(str(result.depth_map))}")
+        _note_outputs_among_frames(frames, [result.output, result.depth_map])
+
+
+def _note_outputs_among_frames(frames: list[str], outputs: list[Path | None]) -> None:
+    """Say so when an output went into a folder of the frames: fusing that folder
+    (or a pattern in it) again would take the output for one more frame."""
+    from allfocus import io
+
+    folders = {Path(p).parent.resolve() for p in io.find_frames(frames)}
+    among = [p for p in outputs if p is not None and p.parent.resolve() in folders]
+    if among:
+        names = " and ".join(escape(p.name) for p in among)
+        which = "them for more frames" if len(among) > 1 else "it for one more frame"
+        console.print(
+            f"[yellow]note[/] {names} went into the frames' folder: fusing that folder again "
+            f"would take {which}; write outputs to a folder of their own"
+        )
 
 
 @app.command()
