@@ -221,6 +221,17 @@ def test_synth_command(tmp_path, capsys):
     assert "3 frames" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["-n", "1"], "at least 2 frames"), (["--noise", "-0.01"], "noise must lie in")],
+)
+def test_synth_bad_options_leave_no_folder(tmp_path, capsys, args, message):
+    out = tmp_path / "st"
+    assert main(["synth", str(out), *args]) == ExitCode.BAD_INPUT
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_unknown_restore_method_is_exit_2_even_without_restore(synthetic_dir, tmp_path, capsys):
     out = tmp_path / "out.png"
     args = ["fuse", str(synthetic_dir), "-o", str(out), "--restore-method", "sharpest", "-q"]

@@ -99,3 +99,6 @@ def test_bad_arguments():
         render_stack(np.zeros((8, 8)), np.ones((4, 4)))
     with pytest.raises(InputError, match="shape"):
         make_scene((8, 8))
+    for noise in (-0.01, 2.0):  # a sign slip, counts instead of [0, 1] units
+        with pytest.raises(InputError, match=r"noise must lie in \[0, 1\]"):
+            render_stack(np.zeros((8, 8)), np.ones((8, 8)), noise=noise)

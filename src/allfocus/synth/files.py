@@ -40,10 +40,11 @@ def write_synthetic_stack(
     if num_frames < 2:
         raise InputError(f"a focus stack needs at least 2 frames; got {num_frames}")
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    # Rendered first: bad options leave no folder behind.
     stack = synthetic_stack(
         shape, num_frames, color=color, max_radius=max_radius, noise=noise, rng=seed
     )
+    outdir.mkdir(parents=True, exist_ok=True)
     dtype = np.uint8 if bits == 8 else np.uint16
     width = max(2, len(str(num_frames - 1)))
     written = []

@@ -154,6 +154,12 @@ def render_stack(
         raise InputError(f"num_layers must be >= 1; got {num_layers}")
     if max_radius < 0:
         raise InputError(f"max_radius must be >= 0; got {max_radius}")
+    if not 0 <= noise <= 1:
+        # (a negative sigma was silently taken as its absolute value)
+        raise InputError(
+            f"noise must lie in [0, 1] (a standard deviation in units of the full range, "
+            f"such as 0.003); got {noise}"
+        )
     inv = 1.0 / depth
     inv_near, inv_far = float(inv.max()), float(inv.min())
     if focus_distances is None:
