@@ -214,7 +214,7 @@ def test_focus_measure_in_the_logits_raises_the_synthetic_psnr():
     for seed in range(1, 5):
         s = synthetic_stack((160, 200), 5, max_radius=6.0, noise=0.003, rng=seed)
         alone, added = (
-            fuse(s.frames, method="gacn", channel_axis=-1, **params).image
+            fuse(s.frames, method="gacn", channel_axis=-1, measure_reach=0, **params).image
             for params in ({"measure_weight": 0.0}, {})
         )
         gain.append(
@@ -260,14 +260,60 @@ def test_coarser_octaves_find_the_sharp_frames_of_an_oversampled_noisy_stack(see
     stack, truth = _oversampled_noisy_stack(seed)
     right = {}
     for scales in (1, 3):
-        res = fuse(stack, method="gacn", channel_axis=-1, scales=scales, **DEFOCUS_MODEL_OFF)
+        res = fuse(
+            stack,
+            method="gacn",
+            channel_axis=-1,
+            scales=scales,
+            measure_reach=0,
+            **DEFOCUS_MODEL_OFF,
+        )
         right[scales] = np.mean(np.rint(res.depth) == truth)
     # measured: 0.35-0.40 of the pixels from the full size alone, 0.88-0.91 with
     # the half and quarter size as well
     assert right[3] > 0.8
     assert right[3] > right[1] + 0.3
-    default = fuse(stack, method="gacn", channel_axis=-1, **DEFOCUS_MODEL_OFF)
+    default = fuse(stack, method="gacn", channel_axis=-1, measure_reach=0, **DEFOCUS_MODEL_OFF)
     assert np.mean(np.rint(default.depth) == truth) == right[3]
+    # The noisy 3 x 3 measure choosing among neighbouring frames costs little
+    # here (measured: 0.905 / 0.869 of the pixels exactly, 0.97-0.98 within a frame)
+    picked = fuse(stack, method="gacn", channel_axis=-1, **DEFOCUS_MODEL_OFF)
+    assert np.mean(np.rint(picked.depth) == truth) > right[3] - 0.03
+    assert np.mean(np.abs(np.rint(picked.depth) - truth) <= 1) > 0.96
+
+
+def test_measure_picks_the_edge_on_a_slanted_label():
+    """On a slanted printed surface the network places the change from one frame
+    to the next a few pixels off; the measure among the winner's neighbours
+    places it on the edges (5 frames, measured over 10 scenes: -3.4 dB against
+    depthmap without, -0.3 with)."""
+    gain = []
+    for seed in (100, 101, 102):
+        s = synthetic_stack((192, 192), 5, noise=0.003, scene="label", rng=seed)
+        without, picked = (
+            psnr(
+                np.clip(
+                    fuse(s.frames, method="gacn", channel_axis=-1, measure_reach=r).image, 0, 1
+                ),
+                s.sharp,
+                channel_axis=-1,
+            )
+            for r in (0, 1)
+        )
+        gain.append(picked - without)
+    assert np.mean(gain) > 1.5
+
+
+def test_measure_reach_leaves_pairs_and_is_checked():
+    from allfocus.fusion.gacn import pick_by_measure
+
+    s = synthetic_stack((64, 80), 2, rng=3)
+    a, b = (fuse(s.frames, method="gacn", channel_axis=-1, measure_reach=r).image for r in (0, 3))
+    np.testing.assert_array_equal(a, b)
+    labels = np.zeros((2, 2), np.intp)
+    assert pick_by_measure(labels, np.zeros((5, 2, 2), np.float32), reach=0) is labels
+    with pytest.raises(ValueError, match="measure_reach"):
+        fuse(s.frames, method="gacn", channel_axis=-1, measure_reach=-1)
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])

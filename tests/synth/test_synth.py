@@ -102,3 +102,21 @@ def test_bad_arguments():
     for noise in (-0.01, 2.0):  # a sign slip, counts instead of [0, 1] units
         with pytest.raises(InputError, match=r"noise must lie in \[0, 1\]"):
             render_stack(np.zeros((8, 8)), np.ones((8, 8)), noise=noise)
+
+
+def test_label_scene_is_a_slanted_printed_surface():
+    from allfocus.synth import make_label_scene, synthetic_stack
+
+    scene = make_label_scene((64, 96), rng=3)
+    assert scene.image.shape == (64, 96, 3) and scene.depth.shape == (64, 96)
+    # flat print: a few grey levels (bars, patches), not a texture
+    assert len(np.unique(scene.image[..., 2])) <= 8
+    assert scene.depth.min() == pytest.approx(1.0) and scene.depth.max() == pytest.approx(4.0)
+    grey = make_label_scene((64, 96), color=False, rng=3)
+    assert grey.image.shape == (64, 96)
+    s = synthetic_stack((64, 96), 4, scene="label", rng=3)
+    assert s.frames.shape == (4, 64, 96, 3)
+    # every frame is the sharpest somewhere: the depth spans the whole range
+    assert set(np.unique(s.best_frame)) == {0, 1, 2, 3}
+    with pytest.raises(InputError, match="scene must be one of"):
+        synthetic_stack((64, 96), 4, scene="barcode")

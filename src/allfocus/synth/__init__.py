@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from allfocus._core.errors import InputError
 from allfocus.synth.render import SynthStack, coc_radius, render_stack
-from allfocus.synth.scene import Scene, make_scene, texture
+from allfocus.synth.scene import Scene, make_label_scene, make_scene, texture
+
+#: Scenes :func:`synthetic_stack` draws: ``"objects"`` (textured objects over a
+#: slanted textured background, :func:`make_scene`) or ``"label"`` (a slanted
+#: printed surface, :func:`make_label_scene`).
+SCENES = ("objects", "label")
 
 
 def synthetic_stack(
@@ -21,12 +27,14 @@ def synthetic_stack(
     num_objects: int = 4,
     max_radius: float = 6.0,
     noise: float = 0.0,
+    scene: str = "objects",
     rng: int | np.random.Generator | None = None,
 ) -> SynthStack:
     """Render a procedural scene as a focal stack of ``num_frames`` frames.
 
-    Convenience wrapper of :func:`make_scene` and :func:`render_stack`; see
-    them for the parameters.
+    Convenience wrapper of :func:`make_scene` (``scene="objects"``) or
+    :func:`make_label_scene` (``scene="label"``; ``num_objects`` unused) and
+    :func:`render_stack`; see them for the parameters.
 
     Examples
     --------
@@ -34,11 +42,16 @@ def synthetic_stack(
     >>> s.frames.shape, s.sharp.shape
     ((3, 64, 64, 3), (64, 64, 3))
     """
+    if scene not in SCENES:
+        raise InputError(f"scene must be one of {', '.join(SCENES)}; got {scene!r}")
     gen = np.random.default_rng(rng)
-    scene = make_scene(shape, color=color, num_objects=num_objects, rng=gen)
+    if scene == "label":
+        drawn = make_label_scene(shape, color=color, rng=gen)
+    else:
+        drawn = make_scene(shape, color=color, num_objects=num_objects, rng=gen)
     return render_stack(
-        scene.image,
-        scene.depth,
+        drawn.image,
+        drawn.depth,
         num_frames=num_frames,
         max_radius=max_radius,
         noise=noise,
@@ -48,9 +61,11 @@ def synthetic_stack(
 
 
 __all__ = [
+    "SCENES",
     "Scene",
     "SynthStack",
     "coc_radius",
+    "make_label_scene",
     "make_scene",
     "render_stack",
     "synthetic_stack",

@@ -120,3 +120,64 @@ def make_scene(
         image[sel] = obj_tex[sel]
         depth[sel] = dist
     return Scene(image=image, depth=depth)
+
+
+def make_label_scene(
+    shape: tuple[int, int] = (256, 256),
+    *,
+    color: bool = True,
+    near: float = 1.0,
+    far: float = 4.0,
+    rng: int | np.random.Generator | None = None,
+) -> Scene:
+    """A slanted printed surface: barcode bars and flat patches on a light ground.
+
+    Labels, circuit boards and documents shot at an angle: flat regions
+    between high-contrast edges, and a depth that changes slowly across the
+    frame, so that each frame is sharp on a band of the surface and the
+    change from one frame to the next falls on the printed edges.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image height and width.
+    color : bool
+        RGB (slightly tinted ground and ink) when true, grey otherwise.
+    near, far : float
+        Distances of the surface's nearest and farthest corners (a plane
+        tilted in a random direction).
+    rng : None, int or numpy.random.Generator
+        Seed or generator.
+
+    Returns
+    -------
+    Scene
+    """
+    if len(shape) != 2 or min(shape) < 16:
+        raise InputError(f"shape must be (height, width) of at least 16 px; got {shape}")
+    if not 0 < near < far:
+        raise InputError(f"need 0 < near < far; got near={near}, far={far}")
+    gen = np.random.default_rng(rng)
+    h, w = shape
+    grey = np.full(shape, 0.92, dtype=np.float32)
+    x = 0
+    while x < w:  # bars across the whole width, 3-23 px wide, 3-23 px apart
+        bar, gap = (int(v) for v in gen.integers(3, 24, size=2))
+        grey[:, x : x + bar] = 0.08 if gen.random() < 0.8 else 0.5
+        x += bar + gap
+    for _ in range(4):  # flat patches (print, paint) over the bars
+        ph, pw = int(gen.integers(h // 16, h // 6 + 1)), int(gen.integers(w // 12, w // 4 + 1))
+        y0, x0 = int(gen.integers(0, h - ph + 1)), int(gen.integers(0, w - pw + 1))
+        grey[y0 : y0 + ph, x0 : x0 + pw] = gen.uniform(0.1, 0.9)
+    if color:
+        tint = gen.uniform(0.8, 1.0, size=3).astype(np.float32)
+        tint[2] = 1.0
+        image = grey[..., None] * tint
+    else:
+        image = grey
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = gen.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * xx / w + np.sin(angle) * yy / h
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    depth = (near + (far - near) * ramp).astype(np.float32)
+    return Scene(image=np.ascontiguousarray(image, dtype=np.float32), depth=depth)
