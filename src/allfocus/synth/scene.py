@@ -58,6 +58,22 @@ def texture(
     return img if color else img[..., 0]
 
 
+def _check_scene(shape: tuple[int, int], near: float, far: float) -> None:
+    if len(shape) != 2 or min(shape) < 16:
+        raise InputError(f"shape must be (height, width) of at least 16 px; got {shape}")
+    if not 0 < near < far:
+        raise InputError(f"need 0 < near < far; got near={near}, far={far}")
+
+
+def _tilted_ramp(shape: tuple[int, int], gen: np.random.Generator) -> NDArray:
+    """0 to 1 across ``shape`` along a random direction: a tilted plane's depth profile."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = gen.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h) + 1.0
+    return (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+
+
 def make_scene(
     shape: tuple[int, int] = (256, 256),
     *,
@@ -86,20 +102,13 @@ def make_scene(
     -------
     Scene
     """
-    if len(shape) != 2 or min(shape) < 16:
-        raise InputError(f"shape must be (height, width) of at least 16 px; got {shape}")
-    if not 0 < near < far:
-        raise InputError(f"need 0 < near < far; got near={near}, far={far}")
+    _check_scene(shape, near, far)
     gen = np.random.default_rng(rng)
     h, w = shape
     image = texture(shape, color=color, rng=gen)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # Background: a plane tilted in a random direction over the far part of the range.
     mid = 0.5 * (near + far)
-    angle = gen.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h) + 1.0
-    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
-    depth = (mid + (far - mid) * ramp).astype(np.float32)
+    depth = (mid + (far - mid) * _tilted_ramp(shape, gen)).astype(np.float32)
     # Foreground objects, drawn far to near so nearer ones occlude.
     distances = np.sort(gen.uniform(near, mid, size=num_objects))[::-1]
     for dist in distances:
@@ -153,10 +162,7 @@ def make_label_scene(
     -------
     Scene
     """
-    if len(shape) != 2 or min(shape) < 16:
-        raise InputError(f"shape must be (height, width) of at least 16 px; got {shape}")
-    if not 0 < near < far:
-        raise InputError(f"need 0 < near < far; got near={near}, far={far}")
+    _check_scene(shape, near, far)
     gen = np.random.default_rng(rng)
     h, w = shape
     grey = np.full(shape, 0.92, dtype=np.float32)
@@ -175,9 +181,5 @@ def make_label_scene(
         image = grey[..., None] * tint
     else:
         image = grey
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    angle = gen.uniform(0, 2 * np.pi)
-    ramp = np.cos(angle) * xx / w + np.sin(angle) * yy / h
-    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
-    depth = (near + (far - near) * ramp).astype(np.float32)
+    depth = (near + (far - near) * _tilted_ramp(shape, gen)).astype(np.float32)
     return Scene(image=np.ascontiguousarray(image, dtype=np.float32), depth=depth)
