@@ -221,9 +221,37 @@ def test_synth_command(tmp_path, capsys):
     assert "3 frames" in capsys.readouterr().err
 
 
+def test_synth_label_scene(tmp_path, capsys):
+    out = tmp_path / "label"
+    assert (
+        main(
+            [
+                "synth",
+                str(out),
+                "-n",
+                "3",
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--scene",
+                "label",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    sharp = io.read_image(out / "truth" / "sharp.png").array
+    assert len(np.unique(sharp[..., 2])) <= 8  # flat print, not a texture
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["-n", "1"], "at least 2 frames"), (["--noise", "-0.01"], "noise must lie in")],
+    [
+        (["-n", "1"], "at least 2 frames"),
+        (["--noise", "-0.01"], "noise must lie in"),
+        (["--scene", "barcode"], "scene must be one of"),
+    ],
 )
 def test_synth_bad_options_leave_no_folder(tmp_path, capsys, args, message):
     out = tmp_path / "st"

@@ -20,6 +20,13 @@ def synth(
     max_radius: Annotated[float, typer.Option(help="Largest blur radius in pixels.")] = 6.0,
     noise: Annotated[float, typer.Option(help="Gaussian noise sigma in [0, 1] units.")] = 0.0,
     grey: Annotated[bool, typer.Option(help="Render grey frames instead of RGB.")] = False,
+    scene: Annotated[
+        str,
+        typer.Option(
+            help="objects: textured objects over a slanted background; label: a slanted "
+            "printed surface (bars and flat patches)."
+        ),
+    ] = "objects",
     bits: Annotated[int, typer.Option(help="Bit depth of the PNG files: 8 or 16.")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
@@ -36,6 +43,7 @@ def synth(
             max_radius=max_radius,
             noise=noise,
             color=not grey,
+            scene=scene,
             bits=bits,
             seed=seed,
             overwrite=overwrite,

@@ -22,12 +22,14 @@ def write_synthetic_stack(
     max_radius: float = 6.0,
     noise: float = 0.0,
     color: bool = True,
+    scene: str = "objects",
     bits: int = 8,
     seed: int = 0,
     overwrite: bool = False,
 ) -> list[Path]:
-    """Render a scene and write ``frame_00.png ...`` and, in the subfolder ``truth``,
-    its ground truth ``sharp.png`` and ``depth.tif``.
+    """Render a scene (``scene``: see :func:`allfocus.synth.synthetic_stack`) and write
+    ``frame_00.png ...`` and, in the subfolder ``truth``, its ground truth ``sharp.png``
+    and ``depth.tif``.
 
     The truth lies apart so that the folder fuses as it is (``allfocus fuse
     outdir``) without the answer taken for a frame. Returns the written paths:
@@ -42,7 +44,7 @@ def write_synthetic_stack(
     outdir = Path(outdir)
     # Rendered first: bad options leave no folder behind.
     stack = synthetic_stack(
-        shape, num_frames, color=color, max_radius=max_radius, noise=noise, rng=seed
+        shape, num_frames, color=color, max_radius=max_radius, noise=noise, scene=scene, rng=seed
     )
     outdir.mkdir(parents=True, exist_ok=True)
     dtype = np.uint8 if bits == 8 else np.uint16
