@@ -35,7 +35,13 @@ def main(argv: list[str] | None = None) -> int:
             + (
                 f"; a share of {cfg.data.stack_fraction} of the steps draws whole stacks of "
                 f"{cfg.data.stack_frames[0]}-{cfg.data.stack_frames[1]} frames instead "
-                "(about as many frames per step)."
+                "(about as many frames per step)"
+                + (
+                    f", {cfg.data.slanted} of them one surface slanted through the whole "
+                    "focus range (half of those posterised)."
+                    if cfg.data.slanted > 0
+                    else "."
+                )
                 if cfg.data.stack_fraction > 0
                 else "."
             ),

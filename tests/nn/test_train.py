@@ -45,6 +45,7 @@ def test_shipped_configs_load():
         ("data:\n  folders: [x]\n  stack_fraction: 1.5\n", "stack_fraction"),
         ("data:\n  folders: [x]\n  stack_frames: [2, 5]\n", "stack_frames"),
         ("data:\n  folders: [x]\n  edge_lines: -0.1\n", "edge_lines"),
+        ("data:\n  folders: [x]\n  slanted: 2\n", "slanted"),
         ("data:\n  folders: [x]\nloss:\n  far_weight: -1\n", "far_weight"),
         ("data:\n  folders: [x]\nloss:\n  depth_weight: -1\n", "depth_weight"),
     ],
@@ -119,6 +120,26 @@ def test_stacks_with_edge_lines(photo_dir):
     for frames, target, _ in lined:
         assert frames.shape == (4, 48, 48) and 0 <= frames.min() and frames.max() <= 1
         np.testing.assert_allclose(target.sum(0), 1.0)
+
+
+def test_slanted_stacks(photo_dir):
+    photos = load_photos([photo_dir], min_side=64)
+    plain = PairSampler(photos, crop=48).stack(5, np.random.default_rng(3))
+    again = PairSampler(photos, crop=48, slanted=0.0).stack(5, np.random.default_rng(3))
+    np.testing.assert_array_equal(plain[0], again[0])  # off: the same stacks as before
+    for seed in range(4):
+        frames, target, near = PairSampler(photos, crop=48, slanted=1.0).stack(
+            5, np.random.default_rng(seed)
+        )
+        assert frames.shape == (5, 48, 48) and 0 <= frames.min() and frames.max() <= 1
+        np.testing.assert_allclose(target.sum(0), 1.0)
+        # one plane through the whole focus range: the nearest and the farthest
+        # frames each win somewhere, and the nearness goes from 0 to 1 with no
+        # step (the layered stacks step from one layer to the next)
+        assert target[0].any() and target[-1].any()
+        assert near.min() == 0.0 and near.max() == 1.0
+        assert max(np.abs(np.diff(near, axis=a)).max() for a in (0, 1)) < 0.1
+    assert max(np.abs(np.diff(plain[2], axis=a)).max() for a in (0, 1)) > 0.5
 
 
 def test_warm_start_with_a_new_window_computes_the_same(tmp_path):

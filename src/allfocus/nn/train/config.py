@@ -42,6 +42,9 @@ class DataConfig:
     #: Share of those stacks whose far layer gets a line of strong contrast
     #: just outside the near object's edge (0-3 px off, 1-4 px wide).
     edge_lines: float = 0.0
+    #: Share of those stacks that are one surface tilted through the whole
+    #: focus range, half of them posterised like print.
+    slanted: float = 0.0
 
 
 @dataclass
@@ -98,6 +101,8 @@ class TrainConfig:
             )
         if not 0.0 <= self.data.edge_lines <= 1.0:
             raise ConfigError(f"data.edge_lines must be in [0, 1]; got {self.data.edge_lines}")
+        if not 0.0 <= self.data.slanted <= 1.0:
+            raise ConfigError(f"data.slanted must be in [0, 1]; got {self.data.slanted}")
         for name in ("dice_weight", "qabf_weight", "edge_weight", "far_weight", "depth_weight"):
             if getattr(self.loss, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0; got {getattr(self.loss, name)}")

@@ -25,7 +25,11 @@ instead (two or three depth layers of photo crops, frames focused at even
 steps of inverse distance across them, rendered by
 :func:`allfocus.synth.render_stack`), with the one-hot "sharpest frame" of
 every pixel as target: the decision rule for ``N > 2`` frames is then
-trained directly rather than only through its two-frame special case.
+trained directly rather than only through its two-frame special case. A
+share of those stacks (``slanted``) is one surface tilted through the whole
+focus range instead, half of them posterised like print: each frame is sharp
+on a band of it, the change from one frame to the next falls on its edges, and
+the flat regions between them are sharp in every frame.
 
 Photos are read once (grey, [0, 1]); crops are rescaled by a random factor
 so that textures of many scales occur. NumPy only; the loop makes tensors.
@@ -160,6 +164,11 @@ class PairSampler:
         outside it: strong background structure right beside an occlusion
         edge, where a decision map tends to give the background to the near
         object.
+    slanted : float
+        Share of the stacks (:meth:`stack`) that are one photo crop on a plane
+        tilted in a random direction through the whole focus range, half of
+        them posterised to 2-5 grey levels (printed labels, circuit boards,
+        documents shot at an angle).
     """
 
     def __init__(
@@ -170,6 +179,7 @@ class PairSampler:
         crop: int = 128,
         scale_range: tuple[float, float] = (0.4, 1.0),
         edge_lines: float = 0.0,
+        slanted: float = 0.0,
     ) -> None:
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}; got {recipe!r}")
@@ -178,6 +188,7 @@ class PairSampler:
         self.crop = int(crop)
         self.scale_range = scale_range
         self.edge_lines = float(edge_lines)
+        self.slanted = float(slanted)
 
     def _crop(self, rng: np.random.Generator) -> NDArray[np.float32]:
         patch = random_crop(self.photos, self.crop, self.scale_range, rng)
@@ -247,6 +258,10 @@ class PairSampler:
         nearest layer in the farthest-focused frame: 1.5 to 7 px.
         """
         size = self.crop
+        # (no draw when off: the stacks of earlier configs stay as they were)
+        if self.slanted and rng.random() < self.slanted:
+            image, depth = self._slanted_surface(rng)
+            return self._render_stack(image, depth, num, rng)
         yy, xx = np.mgrid[0:size, 0:size] / size
         ang = rng.uniform(0, 2 * np.pi)
         far = rng.uniform(1.5, 4.0)
@@ -262,6 +277,28 @@ class PairSampler:
                 image = np.where(line, rng.choice([0.1, 0.9]) + rng.uniform(-0.1, 0.1), image)
             image = np.where(mask, self._crop(rng), image)
             depth = np.where(mask, near, depth)
+        return self._render_stack(image, depth, num, rng)
+
+    def _slanted_surface(self, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
+        """A photo crop (posterised half of the time) on a plane through the focus range."""
+        image = self._crop(rng)
+        if rng.random() < 0.5:
+            levels = int(rng.integers(2, 6))
+            lo, hi = float(image.min()), float(image.max())
+            step = np.floor((image - lo) / max(hi - lo, 1e-6) * levels).clip(0, levels - 1)
+            image = (lo + (step + 0.5) * (hi - lo) / levels).astype(np.float32)
+        size = self.crop
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        ang = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(ang) * xx + np.sin(ang) * yy
+        ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+        depth = 1.0 + (rng.uniform(1.5, 4.0) - 1.0) * ramp
+        return image, depth
+
+    def _render_stack(
+        self, image: NDArray, depth: NDArray, num: int, rng: np.random.Generator
+    ) -> tuple[NDArray, NDArray, NDArray]:
+        """``num`` frames of ``image`` at ``depth``, focused at even steps across it."""
         inv = np.linspace(1.0 / depth.min(), 1.0 / depth.max(), num)
         inv += rng.normal(0.0, 0.1 * abs(inv[0] - inv[1]), num)
         stack = render_stack(

@@ -193,6 +193,7 @@ def train(
         crop=config.data.crop,
         scale_range=config.data.scale_range,
         edge_lines=config.data.edge_lines,
+        slanted=config.data.slanted,
     )
     model = GACN(**config.model.kwargs())
     if config.init_from:
