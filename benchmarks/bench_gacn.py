@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument(
         "--weights",
         nargs="+",
-        default=["gacn_v1", "gacn_v2", "gacn_v3"],
+        default=["gacn_v1", "gacn_v2", "gacn_v3", "gacn_v4"],
         help="weights to score on Lytro (registered names or .pt paths); the first is the default",
     )
     args = parser.parse_args()

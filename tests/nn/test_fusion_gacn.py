@@ -22,7 +22,7 @@ def test_registered():
     assert halo() > 0
 
 
-@pytest.mark.parametrize("name", ["gacn_v1", "gacn_v2", "gacn_v3"])
+@pytest.mark.parametrize("name", ["gacn_v1", "gacn_v2", "gacn_v3", "gacn_v4"])
 def test_weights_load_and_are_small(name):
     spec = WEIGHTS[name]
     assert spec.path.is_file()
@@ -36,13 +36,13 @@ def test_auto_weights_follow_the_number_of_frames():
 
     s = synthetic_stack((64, 64), 3, rng=3)
     auto = fuse(s.frames, method="gacn", channel_axis=-1)
-    v3 = fuse(s.frames, method="gacn", channel_axis=-1, weights="gacn_v3")
-    np.testing.assert_array_equal(auto.image, v3.image)
+    v4 = fuse(s.frames, method="gacn", channel_axis=-1, weights="gacn_v4")
+    np.testing.assert_array_equal(auto.image, v4.image)
     pair = fuse(s.frames[:2], method="gacn", channel_axis=-1)
     v1 = fuse(s.frames[:2], method="gacn", channel_axis=-1, weights="gacn_v1")
     np.testing.assert_array_equal(pair.image, v1.image)
     assert resolve_weights("auto", 2) == "gacn_v1"
-    assert resolve_weights("auto", 3) == "gacn_v3"
+    assert resolve_weights("auto", 3) == "gacn_v4"
 
 
 @pytest.mark.parametrize("name", ["gacn_v1", "gacn_v3"])
@@ -259,11 +259,12 @@ def _oversampled_noisy_stack(seed: int):
 def test_coarser_octaves_find_the_sharp_frames_of_an_oversampled_noisy_stack(seed):
     stack, truth = _oversampled_noisy_stack(seed)
     right = {}
-    for scales in (1, 3):
+    for scales in (1, 3):  # gacn_v3, whose full-size view alone fails here
         res = fuse(
             stack,
             method="gacn",
             channel_axis=-1,
+            weights="gacn_v3",
             scales=scales,
             measure_reach=0,
             **DEFOCUS_MODEL_OFF,
@@ -274,19 +275,26 @@ def test_coarser_octaves_find_the_sharp_frames_of_an_oversampled_noisy_stack(see
     assert right[3] > 0.8
     assert right[3] > right[1] + 0.3
     default = fuse(stack, method="gacn", channel_axis=-1, measure_reach=0, **DEFOCUS_MODEL_OFF)
-    assert np.mean(np.rint(default.depth) == truth) == right[3]
+    three = fuse(
+        stack, method="gacn", channel_axis=-1, scales=3, measure_reach=0, **DEFOCUS_MODEL_OFF
+    )
+    np.testing.assert_array_equal(default.depth, three.depth)
+    # gacn_v4 (the default): measured 0.80-0.81 from the full size alone and
+    # 0.905-0.93 with the octaves
+    exact = np.mean(np.rint(default.depth) == truth)
+    assert exact > 0.88
     # The noisy 3 x 3 measure choosing among neighbouring frames costs little
-    # here (measured: 0.905 / 0.869 of the pixels exactly, 0.97-0.98 within a frame)
+    # here (measured: 0.915 / 0.885 of the pixels exactly, 0.98 within a frame)
     picked = fuse(stack, method="gacn", channel_axis=-1, measure_reach=1, **DEFOCUS_MODEL_OFF)
-    assert np.mean(np.rint(picked.depth) == truth) > right[3] - 0.03
+    assert np.mean(np.rint(picked.depth) == truth) > exact - 0.03
     assert np.mean(np.abs(np.rint(picked.depth) - truth) <= 1) > 0.96
 
 
 def test_measure_picks_the_edge_on_a_slanted_label():
     """On a slanted printed surface the network places the change from one frame
     to the next a few pixels off; the measure among the winner's neighbours
-    places it on the edges (5 frames, measured over 10 scenes: -3.4 dB against
-    depthmap without, -0.3 with)."""
+    places it on the edges (5 frames, bench_gacn's 30 scenes: -1.0 dB against
+    depthmap without, +0.1 with; with gacn_v3 -2.5 and -0.0)."""
     gain = []
     for seed in (100, 101, 102):
         s = synthetic_stack((192, 192), 5, noise=0.003, scene="label", rng=seed)
@@ -302,6 +310,26 @@ def test_measure_picks_the_edge_on_a_slanted_label():
         )
         gain.append(picked - without)
     assert np.mean(gain) > 1.5
+
+
+def test_stack_weights_trained_on_slanted_surfaces_place_the_bands():
+    """gacn_v4 was trained with slanted surfaces among its stacks; gacn_v3, whose
+    stacks were layers at a few depths, put the change from one frame to the
+    next off the printed edges (10 frames, bench_gacn's 30 label scenes: +4.2
+    dB against depthmap for gacn_v4, +0.3 for gacn_v3)."""
+    gain = []
+    for seed in (400, 401, 402):
+        s = synthetic_stack((192, 192), 10, noise=0.003, scene="label", rng=seed)
+        v3, v4 = (
+            psnr(
+                np.clip(fuse(s.frames, method="gacn", channel_axis=-1, weights=w).image, 0, 1),
+                s.sharp,
+                channel_axis=-1,
+            )
+            for w in ("gacn_v3", "auto")
+        )
+        gain.append(v4 - v3)
+    assert np.mean(gain) > 1.5  # measured: +6.3, -0.3 and +3.9 dB
 
 
 def test_measure_reach_leaves_pairs_and_is_checked():

@@ -121,8 +121,8 @@ def defocus_params(method: str, enabled: bool) -> dict[str, bool]:
 WeightsOption = Annotated[
     str | None,
     typer.Option(
-        help="gacn only: the network's weights: auto (gacn_v1 for two frames, gacn_v3 for "
-        "more), a shipped name (gacn_v1, gacn_v2, gacn_v3) or a .pt file written by "
+        help="gacn only: the network's weights: auto (gacn_v1 for two frames, gacn_v4 for "
+        "more), a shipped name (gacn_v1 to gacn_v4) or a .pt file written by "
         "scripts/train_gacn.py.",
         show_default=False,
     ),

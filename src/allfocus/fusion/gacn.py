@@ -74,7 +74,7 @@ DEFAULT_WEIGHTS = "auto"
 PAIR_WEIGHTS = "gacn_v1"
 #: Fine-tuned from ``gacn_v1`` on whole stacks too (via ``gacn_v2``); better
 #: from three frames on.
-STACK_WEIGHTS = "gacn_v3"
+STACK_WEIGHTS = "gacn_v4"
 #: Weight of the log classical focus measure added to the network's logits
 #: (:func:`add_focus_measure`), in units of the median spread of the
 #: network's scores over the frames (:func:`typical_spread`); chosen on
@@ -101,7 +101,7 @@ def resolve_weights(weights: str, num_frames: int) -> str:
     Examples
     --------
     >>> resolve_weights("auto", 2), resolve_weights("auto", 5), resolve_weights("gacn_v1", 5)
-    ('gacn_v1', 'gacn_v3', 'gacn_v1')
+    ('gacn_v1', 'gacn_v4', 'gacn_v1')
     """
     if weights != "auto":
         return weights
@@ -433,7 +433,7 @@ def fuse_gacn(
     channel_axis : int or None
         Colour axis of ``stack``; ``None`` for grey.
     weights : str
-        ``"auto"`` (``gacn_v1`` for two frames, ``gacn_v3`` for more: see
+        ``"auto"`` (``gacn_v1`` for two frames, ``gacn_v4`` for more: see
         :func:`resolve_weights`), a registered weight name (see
         :data:`allfocus.nn.WEIGHTS`) or the path of a ``.pt`` state_dict as
         ``scripts/train_gacn.py`` writes it (with a record of its

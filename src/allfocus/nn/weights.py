@@ -99,9 +99,13 @@ WEIGHTS: dict[str, WeightSpec] = {
     "gacn_v2": _gacn(
         "gacn_v2", "6f2504c4c45074e722f7b99f0508118e176e1bd70da16f0145a15680bec7df63", (1, 2, 5, 10)
     ),
-    # gacn_v2 fine-tuned on longer stacks (used from three frames on)
+    # gacn_v2 fine-tuned on longer stacks
     "gacn_v3": _gacn(
         "gacn_v3", "6523f6f6d2bc7637468b52bf543249ee119b663ee75384f56757c81dedac8efd", (1, 2, 5, 10)
+    ),
+    # gacn_v3 fine-tuned with slanted surfaces among the stacks (used from three frames on)
+    "gacn_v4": _gacn(
+        "gacn_v4", "0c54e1f79b567531d5f1e21ff868c786972688a891e9584efcbadd6be26ebbff", (1, 2, 5, 10)
     ),
     "deblur_v1": WeightSpec(
         name="deblur_v1",
