@@ -28,23 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     result = train(cfg, root=ROOT, resume=args.resume)
     nan = float("nan")
 
+    data = cfg.data
+    stacks = ""
+    if data.stack_fraction > 0:
+        stacks = (
+            f"; a share of {data.stack_fraction} of the steps draws whole stacks of "
+            f"{data.stack_frames[0]}-{data.stack_frames[1]} frames instead "
+            "(about as many frames per step)"
+        )
+        if data.slanted > 0:
+            stacks += (
+                f", {data.slanted} of them one surface slanted through the whole focus range "
+                "(half of those posterised)"
+            )
+
     def facts(model, out: Path, last: dict) -> list[str]:
         return [
             f"Steps: {result['steps']} of batch {cfg.batch_size} pairs "
             f"({result['steps'] * cfg.batch_size} pairs), {result['seconds'] / 60:.1f} min"
-            + (
-                f"; a share of {cfg.data.stack_fraction} of the steps draws whole stacks of "
-                f"{cfg.data.stack_frames[0]}-{cfg.data.stack_frames[1]} frames instead "
-                "(about as many frames per step)"
-                + (
-                    f", {cfg.data.slanted} of them one surface slanted through the whole "
-                    "focus range (half of those posterised)."
-                    if cfg.data.slanted > 0
-                    else "."
-                )
-                if cfg.data.stack_fraction > 0
-                else "."
-            ),
+            f"{stacks}.",
             *([f"Started from `{cfg.init_from}`."] if cfg.init_from else []),
             f"Data: recipe `{cfg.data.recipe}` on crops of {cfg.data.crop} px from "
             f"{', '.join(cfg.data.folders)} (see `allfocus.nn.train.datasets`).",

@@ -251,7 +251,7 @@ def _fuse_block(
     image = fuse(
         _tile_floats(block, top), method=method, channel_axis=-1 if color else None, **params
     ).image
-    if top is not None and block.dtype.kind in "ui":
+    if top is not None:  # (integer stacks only: _dask_sensor_max)
         image *= np.float32(top / dtype_range(block.dtype))
     return image
 
