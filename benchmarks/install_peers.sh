@@ -4,8 +4,8 @@
 #  - openfocus (PyPI, 1.72.x) goes into its own virtual environment,
 #    benchmarks/_work/peers-venv: it installs top-level packages named `core`
 #    and `utils` and depends on torch, so it must not share the project's venv.
-#    torch 2.13.0 is installed first so that pip takes the CPU wheel kept on
-#    this machine's disk (/opt/wheels) instead of downloading a CUDA build.
+#    torch 2.13.0 is installed first so that pip can take a CPU wheel from a
+#    local wheel cache instead of downloading a CUDA build.
 # Set SKIP_OPENFOCUS=1 to install only the Debian tools.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
