@@ -267,7 +267,7 @@ def main() -> None:
         "depthmap": ("depthmap", {}),
         "gacn": ("gacn", {}),
         "gacn, network alone": ("gacn", {"measure_weight": 0.0}),
-        "gacn, measure pick": ("gacn", {"measure_reach": 1}),
+        "gacn, no measure pick": ("gacn", {"measure_reach": 0}),
     }
     for scene, num in (
         ("objects", 2),
@@ -309,9 +309,10 @@ def main() -> None:
         "flat patches, `scene=\"label\"`). 'plain': without the defocus model "
         "(`--no-defocus-model`); the defaults of both methods run it on their depth maps. "
         "'network alone': gacn's defaults but `measure_weight=0` (the network's logits "
-        "without the classical focus measure added); 'measure pick': gacn's defaults but "
-        "`measure_reach=1` (the sharpest, by the classical measure, of the scores' winner and "
-        "its neighbouring frames). The gap is the mean of the scenes' "
+        "without the classical focus measure added); 'no measure pick': gacn's defaults but "
+        "`measure_reach=0` (the scores' winner everywhere; the default takes the sharpest, by "
+        "the classical measure, of the winner and those of its neighbouring frames that show "
+        "the same structure). The gap is the mean of the scenes' "
         "gaps, ± its standard error "
         "(their spread over the square root of their number); the median is the typical "
         "scene's gap.\n\n"
