@@ -325,6 +325,36 @@ def test_pick_leaves_flat_noise_to_the_network():
     assert np.mean(unchecked == 2) < 0.6  # measured 0.30: the winner is one of three
 
 
+def test_pick_in_bands_is_the_pick_on_whole_frames():
+    """pick_by_measure works in bands of rows; with its halo the result is that
+    of the whole frames' measures and correlations."""
+    from allfocus.focus.measures import multiscale_laplacian
+    from allfocus.fusion.gacn import PICK_AGREEMENT, local_agreement, pick_by_measure
+    from allfocus.fusion.streaming import band_rows
+
+    s = synthetic_stack((300, 64), 5, noise=0.003, scene="label", rng=7)
+    luma = s.frames.mean(axis=-1).astype(np.float32)
+    assert luma.shape[1] > 2 * band_rows(64)  # three bands
+    labels = np.clip(np.rint(s.best_frame + 0.6), 0, 4).astype(np.intp)  # often one off
+    measure = np.stack([multiscale_laplacian(f, window=3) for f in luma])
+    expected = labels.copy()
+    best = np.full(labels.shape, -np.inf, np.float32)
+    for k in range(5):
+        allowed = labels == k
+        for w in (k - 1, k + 1):
+            if 0 <= w < 5:
+                agree = local_agreement(luma[k], luma[w]) >= PICK_AGREEMENT
+                allowed |= (labels == w) & agree
+        better = allowed & (measure[k] > best)
+        expected[better] = k
+        best[better] = measure[k][better]
+    picked = pick_by_measure(labels, luma, reach=1)
+    assert np.mean(picked != labels) > 0.05  # the pick does move labels here
+    np.testing.assert_array_equal(picked, expected)
+    u16 = np.round(luma * 65535).astype(np.uint16)
+    assert np.mean(pick_by_measure(labels, u16, reach=1) == expected) > 0.999
+
+
 def test_local_agreement_of_flat_and_related_windows():
     from allfocus.fusion.gacn import local_agreement
 

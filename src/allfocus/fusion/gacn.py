@@ -417,8 +417,10 @@ def pick_by_measure(
     both the network's winner stays. ``agreement`` -1 lets every neighbour
     compete (the pick without the check).
 
-    ``fuse_depthmap``'s measure, frame by frame (one frame's measure at a
-    time, not the volume); ties keep the lower frame, as
+    ``fuse_depthmap``'s measure. Computed in bands of rows, frame by frame
+    (with the measure's and the correlation's halo: the same values as whole
+    frames), so it needs no full-size array beyond ``labels``, ``luma`` and
+    the result. Ties keep the lower frame, as
     :func:`~allfocus.fusion._common.argmax_frames` does. ``luma`` is
     float32 in [0, 1] or uint16.
 
@@ -438,33 +440,49 @@ def pick_by_measure(
     2
     """
     from allfocus.focus.measures import Workspace, focus_into
+    from allfocus.focus.measures import halo as measure_halo
+    from allfocus.fusion.streaming import _GRID, band_rows, band_window, row_bands
 
-    num = luma.shape[0]
+    num, rows, cols = luma.shape
     if reach == 0 or num < 3:
         return labels
+    halo = max(measure_halo(measure=_MEASURE, window=_MEASURE_WINDOW), _AGREEMENT_RADIUS)
     work = Workspace()
-    value = np.empty(luma.shape[1:], dtype=FLOAT)
-    best = np.full(luma.shape[1:], -np.inf, dtype=FLOAT)
     picked = labels.copy()
-    for k in range(num):
-        near = np.abs(labels - k) <= reach
-        if not near.any():
-            continue
-        frame = np.ascontiguousarray(as_float_image(luma[k], name="luma"))
-        if agreement > -1:
-            # Competing here: the winner itself, and neighbours that agree with it.
-            allowed = labels == k
-            for w in range(max(0, k - reach), min(num, k + reach + 1)):
-                winner_here = labels == w
-                if w == k or not winner_here.any():
-                    continue
-                other = np.ascontiguousarray(as_float_image(luma[w], name="luma"))
-                allowed |= winner_here & (local_agreement(frame, other) >= agreement)
-            near &= allowed
-        focus_into(_MEASURE, frame, window=_MEASURE_WINDOW, out=value, work=work)
-        better = near & (value > best)
-        picked[better] = k
-        best[better] = value[better]
+    for r0, r1 in row_bands(rows, band_rows(cols)):
+        lo, hi = band_window(r0, r1, halo, rows, _GRID)
+        inner = slice(r0 - lo, r1 - lo)
+        here, out = labels[r0:r1], picked[r0:r1]
+        value = np.empty(here.shape, dtype=FLOAT)
+        best = np.full(here.shape, -np.inf, dtype=FLOAT)
+        windows: dict[int, NDArray[np.float32]] = {}
+
+        def frame_rows(k: int, lo: int = lo, hi: int = hi, windows: dict = windows) -> NDArray:
+            """Frame ``k``'s rows ``lo:hi`` as float32, converted once per band."""
+            if k not in windows:
+                windows[k] = np.ascontiguousarray(as_float_image(luma[k, lo:hi], name="luma"))
+            return windows[k]
+
+        for k in range(num):
+            for gone in [j for j in windows if j < k - reach]:
+                del windows[gone]  # at most 2 reach + 1 frames' rows held
+            near = np.abs(here - k) <= reach
+            if not near.any():
+                continue
+            if agreement > -1:
+                # Competing here: the winner itself, and neighbours that agree with it.
+                allowed = here == k
+                for w in range(max(0, k - reach), min(num, k + reach + 1)):
+                    won = here == w
+                    if w != k and won.any():
+                        agree = local_agreement(frame_rows(k), frame_rows(w))[inner]
+                        allowed |= won & (agree >= agreement)
+                near &= allowed
+            frame = frame_rows(k)
+            focus_into(_MEASURE, frame, window=_MEASURE_WINDOW, out=value, work=work, rows=inner)
+            better = near & (value > best)
+            out[better] = k
+            best[better] = value[better]
     return picked
 
 
