@@ -456,6 +456,7 @@ def pick_by_measure(
         value = np.empty(here.shape, dtype=FLOAT)
         best = np.full(here.shape, -np.inf, dtype=FLOAT)
         windows: dict[int, NDArray[np.float32]] = {}
+        agreements: dict[tuple[int, int], NDArray[np.bool_]] = {}  # symmetric: once a pair
 
         def frame_rows(k: int, lo: int = lo, hi: int = hi, windows: dict = windows) -> NDArray:
             """Frame ``k``'s rows ``lo:hi`` as float32, converted once per band."""
@@ -466,6 +467,8 @@ def pick_by_measure(
         for k in range(num):
             for gone in [j for j in windows if j < k - reach]:
                 del windows[gone]  # at most 2 reach + 1 frames' rows held
+            for gone in [pair for pair in agreements if pair[0] < k - reach]:
+                del agreements[gone]
             near = np.abs(here - k) <= reach
             if not near.any():
                 continue
@@ -475,8 +478,11 @@ def pick_by_measure(
                 for w in range(max(0, k - reach), min(num, k + reach + 1)):
                     won = here == w
                     if w != k and won.any():
-                        agree = local_agreement(frame_rows(k), frame_rows(w))[inner]
-                        allowed |= won & (agree >= agreement)
+                        pair = (min(k, w), max(k, w))
+                        if pair not in agreements:
+                            agree = local_agreement(frame_rows(k), frame_rows(w))[inner]
+                            agreements[pair] = agree >= agreement
+                        allowed |= won & agreements[pair]
                 near &= allowed
             frame = frame_rows(k)
             focus_into(_MEASURE, frame, window=_MEASURE_WINDOW, out=value, work=work, rows=inner)
