@@ -439,7 +439,7 @@ def pick_by_measure(
     >>> int(pick_by_measure(labels, luma, reach=1, agreement=-1)[12, 12])  # unchecked
     2
     """
-    from allfocus.focus.measures import Workspace, focus_into
+    from allfocus.focus.measures import Workspace
     from allfocus.focus.measures import halo as measure_halo
     from allfocus.fusion.streaming import _GRID, band_rows, band_window, row_bands
 
@@ -451,45 +451,60 @@ def pick_by_measure(
     picked = labels.copy()
     for r0, r1 in row_bands(rows, band_rows(cols)):
         lo, hi = band_window(r0, r1, halo, rows, _GRID)
-        inner = slice(r0 - lo, r1 - lo)
-        here, out = labels[r0:r1], picked[r0:r1]
-        value = np.empty(here.shape, dtype=FLOAT)
-        best = np.full(here.shape, -np.inf, dtype=FLOAT)
-        windows: dict[int, NDArray[np.float32]] = {}
-        agreements: dict[tuple[int, int], NDArray[np.bool_]] = {}  # symmetric: once a pair
-
-        def frame_rows(k: int, lo: int = lo, hi: int = hi, windows: dict = windows) -> NDArray:
-            """Frame ``k``'s rows ``lo:hi`` as float32, converted once per band."""
-            if k not in windows:
-                windows[k] = np.ascontiguousarray(as_float_image(luma[k, lo:hi], name="luma"))
-            return windows[k]
-
-        for k in range(num):
-            for gone in [j for j in windows if j < k - reach]:
-                del windows[gone]  # at most 2 reach + 1 frames' rows held
-            for gone in [pair for pair in agreements if pair[0] < k - reach]:
-                del agreements[gone]
-            near = np.abs(here - k) <= reach
-            if not near.any():
-                continue
-            if agreement > -1:
-                # Competing here: the winner itself, and neighbours that agree with it.
-                allowed = here == k
-                for w in range(max(0, k - reach), min(num, k + reach + 1)):
-                    won = here == w
-                    if w != k and won.any():
-                        pair = (min(k, w), max(k, w))
-                        if pair not in agreements:
-                            agree = local_agreement(frame_rows(k), frame_rows(w))[inner]
-                            agreements[pair] = agree >= agreement
-                        allowed |= won & agreements[pair]
-                near &= allowed
-            frame = frame_rows(k)
-            focus_into(_MEASURE, frame, window=_MEASURE_WINDOW, out=value, work=work, rows=inner)
-            better = near & (value > best)
-            out[better] = k
-            best[better] = value[better]
+        _pick_band(
+            labels[r0:r1],
+            picked[r0:r1],
+            luma[:, lo:hi],
+            slice(r0 - lo, r1 - lo),
+            reach,
+            agreement,
+            work,
+        )
     return picked
+
+
+def _pick_band(
+    here: NDArray, out: NDArray, luma: NDArray, inner: slice, reach: int, agreement: float, work
+) -> None:
+    """:func:`pick_by_measure` on one band: ``here`` its labels, ``out`` where the
+    picks go, ``luma`` the frames' rows with the halo, ``inner`` the band's rows in them."""
+    from allfocus.focus.measures import focus_into
+
+    num = luma.shape[0]
+    value = np.empty(here.shape, dtype=FLOAT)
+    best = np.full(here.shape, -np.inf, dtype=FLOAT)
+    frames: dict[int, NDArray[np.float32]] = {}  # at most 2 reach + 1 held
+    agreements: dict[tuple[int, int], NDArray[np.bool_]] = {}  # symmetric: once a pair
+
+    def frame(k: int) -> NDArray[np.float32]:
+        if k not in frames:
+            frames[k] = np.ascontiguousarray(as_float_image(luma[k], name="luma"))
+        return frames[k]
+
+    for k in range(num):
+        for gone in [j for j in frames if j < k - reach]:
+            del frames[gone]
+        for gone in [pair for pair in agreements if pair[0] < k - reach]:
+            del agreements[gone]
+        near = np.abs(here - k) <= reach
+        if not near.any():
+            continue
+        if agreement > -1:
+            # Competing here: the winner itself, and neighbours that agree with it.
+            allowed = here == k
+            for w in range(max(0, k - reach), min(num, k + reach + 1)):
+                won = here == w
+                if w != k and won.any():
+                    pair = (min(k, w), max(k, w))
+                    if pair not in agreements:
+                        agree = local_agreement(frame(k), frame(w))[inner]
+                        agreements[pair] = agree >= agreement
+                    allowed |= won & agreements[pair]
+            near &= allowed
+        focus_into(_MEASURE, frame(k), window=_MEASURE_WINDOW, out=value, work=work, rows=inner)
+        better = near & (value > best)
+        out[better] = k
+        best[better] = value[better]
 
 
 def _report_from(
