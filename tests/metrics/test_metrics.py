@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from allfocus._core.errors import InputError
+from allfocus._core.errors import ConfigError, InputError
 from allfocus.metrics import (
     QABF_MAX,
     average_gradient,
@@ -186,6 +186,37 @@ def test_qabf_without_edges_warns_and_returns_nan():
     flat = np.full((16, 16), 0.5)
     with pytest.warns(RuntimeWarning, match="no source has any edge"):
         assert np.isnan(qabf(flat, [flat, flat]))
+
+
+def test_qabf_zero_border_counts_the_frame_outline():
+    """Zero padding (the MATLAB code's conv2) makes the outline of a flat image an
+    edge that the fused image keeps; the default border sees no edge at all."""
+    flat = np.full((16, 16), 0.5)
+    assert qabf(flat, [flat, flat], border="zero") == pytest.approx(QABF_MAX, abs=1e-12)
+    with pytest.warns(RuntimeWarning):
+        qabf(flat, [flat, flat], border="replicate")
+
+
+def test_qabf_zero_border_differs_only_at_the_outline(rng):
+    """The outline is a preserved edge, so zero padding raises the score, less so
+    the larger the image (the interior's gradients are the same either way)."""
+    gaps = []
+    for size in (64, 256):
+        sharp = ndi.gaussian_filter(rng.random((size, size)), 1.0)
+        blurred = ndi.gaussian_filter(sharp, 3.0)
+        a = sharp.copy()
+        a[:, size // 2 :] = blurred[:, size // 2 :]
+        b = sharp.copy()
+        b[:, : size // 2] = blurred[:, : size // 2]
+        fused = 0.5 * (a + b)  # far from perfect: the outline's weight shows
+        gaps.append(qabf(fused, [a, b], border="zero") - qabf(fused, [a, b]))
+    assert gaps[0] > gaps[1] > 0
+
+
+def test_qabf_rejects_an_unknown_border(scene):
+    sharp, a, b = scene
+    with pytest.raises(ConfigError, match="border must be one of replicate, zero"):
+        qabf(sharp, [a, b], border="reflect")
 
 
 # ---------------------------------------------------------------- dtype, colour

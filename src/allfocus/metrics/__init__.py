@@ -18,11 +18,12 @@ from __future__ import annotations
 from allfocus.metrics._basic import average_gradient, spatial_frequency
 from allfocus.metrics._evaluate import evaluate
 from allfocus.metrics._information import nmi
-from allfocus.metrics._qabf import QABF_CONSTANTS, QABF_MAX, qabf
+from allfocus.metrics._qabf import QABF_BORDERS, QABF_CONSTANTS, QABF_MAX, qabf
 from allfocus.metrics._qcb import QCB_CSFS, qcb
 from allfocus.metrics._structural import psnr, qy, ssim
 
 __all__ = [
+    "QABF_BORDERS",
     "QABF_CONSTANTS",
     "QABF_MAX",
     "QCB_CSFS",

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from allfocus._core.errors import ConfigError
 from allfocus.metrics._inputs import fused_and_sources
 
-__all__ = ["QABF_CONSTANTS", "QABF_MAX", "qabf"]
+__all__ = ["QABF_BORDERS", "QABF_CONSTANTS", "QABF_MAX", "qabf"]
 
 #: The constants of the widely used MATLAB implementation (and of the paper's
 #: tables): sigmoid gain, slope and offset for edge strength (g) and orientation (a).
@@ -39,14 +40,22 @@ QABF_MAX = float(
 #: 1/65535, far above it.
 _ZERO_GRADIENT = 1e-6
 
+#: How the Sobel filters see beyond the image: ``"replicate"`` (the default: the
+#: frame outline adds no edges) or ``"zero"`` (zero padding, as ``conv2`` and
+#: ``filter2`` with ``'same'`` in the MATLAB code most papers score with).
+QABF_BORDERS = {"replicate": cv2.BORDER_REPLICATE, "zero": cv2.BORDER_CONSTANT}
 
-def _sobel(image: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+
+def _sobel(
+    image: NDArray[np.float64], border: int = cv2.BORDER_REPLICATE
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Edge strength and orientation ``atan(gy / gx)`` (``pi/2`` where ``gx == 0``).
 
-    Borders are replicated, so the frame edge adds no artificial edges.
+    ``border`` is an OpenCV border type (:data:`QABF_BORDERS`); replicated
+    borders add no artificial edges at the frame outline.
     """
-    gx = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)
-    gy = cv2.Sobel(image, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
+    gx = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=3, borderType=border)
+    gy = cv2.Sobel(image, cv2.CV_64F, 0, 1, ksize=3, borderType=border)
     strength = np.hypot(gx, gy)
     flat = np.abs(gx) <= _ZERO_GRADIENT
     angle = np.arctan(gy / np.where(flat, 1.0, gx))
@@ -76,6 +85,7 @@ def qabf(
     sources: ArrayLike | Sequence[ArrayLike],
     *,
     channel_axis: int | None = None,
+    border: str = "replicate",
 ) -> float:
     """Edge-information transfer Q^AB/F of Xydeas and Petrovic.
 
@@ -94,6 +104,13 @@ def qabf(
     channel_axis : int or None
         Axis of the colour channels of ``fused`` and of each source (within one
         frame for a stacked array); colour is reduced to Rec. 601 luma.
+    border : {"replicate", "zero"}
+        What the Sobel filters see beyond the image. ``"replicate"`` (default)
+        adds no edges at the frame outline. ``"zero"`` pads with zeros as the
+        MATLAB code most papers score with (``conv2`` or ``filter2`` with
+        ``'same'``), which counts the outline as an edge that every fusion
+        preserves: about 0.01 higher on the Lytro pairs. Use it only to set
+        scores beside numbers published with that code (``docs/metrics.md``).
 
     Returns
     -------
@@ -106,6 +123,8 @@ def qabf(
     ------
     InputError
         If shapes differ or an image has the wrong number of dimensions.
+    ConfigError
+        If ``border`` is not one of :data:`QABF_BORDERS`.
 
     See Also
     --------
@@ -129,9 +148,9 @@ def qabf(
     Gammas are the reciprocals of the normalising factors), so that is the
     metric's maximum. The orientation term follows the MATLAB form, which treats
     edges at +90 and -90 degrees as opposite. Unlike the MATLAB code (``conv2``
-    with zero padding) the image border is replicated, so the frame outline is
-    not counted as a preserved edge; on the Lytro set zero padding raises the
-    score by about 0.01 (see ``docs/metrics.md``).
+    with zero padding) the image border is replicated by default, so the frame
+    outline is not counted as a preserved edge; on the Lytro set zero padding
+    (``border="zero"``) raises the score by about 0.01 (see ``docs/metrics.md``).
 
     References
     ----------
@@ -148,12 +167,15 @@ def qabf(
     >>> round(qabf(a, [a, a]), 4)
     0.9748
     """
+    if border not in QABF_BORDERS:
+        raise ConfigError(f"border must be one of {', '.join(QABF_BORDERS)}; got {border!r}")
+    pad = QABF_BORDERS[border]
     fused_luma, lumas = fused_and_sources(fused, sources, channel_axis=channel_axis)
-    g_f, a_f = _sobel(fused_luma)
+    g_f, a_f = _sobel(fused_luma, pad)
     numerator = 0.0
     denominator = 0.0
     for luma in lumas:
-        g_s, a_s = _sobel(luma)
+        g_s, a_s = _sobel(luma, pad)
         numerator += float(np.sum(_preservation(g_s, a_s, g_f, a_f) * g_s))
         denominator += float(np.sum(g_s))
     if denominator == 0.0:
