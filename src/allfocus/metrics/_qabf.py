@@ -43,7 +43,8 @@ _ZERO_GRADIENT = 1e-6
 #: How the Sobel filters see beyond the image: ``"replicate"`` (the default: the
 #: frame outline adds no edges) or ``"zero"`` (zero padding, as ``conv2`` and
 #: ``filter2`` with ``'same'`` in the MATLAB code most papers score with).
-QABF_BORDERS = {"replicate": cv2.BORDER_REPLICATE, "zero": cv2.BORDER_CONSTANT}
+QABF_BORDERS = ("replicate", "zero")
+_BORDER_TYPES = {"replicate": cv2.BORDER_REPLICATE, "zero": cv2.BORDER_CONSTANT}
 
 
 def _sobel(
@@ -51,7 +52,7 @@ def _sobel(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Edge strength and orientation ``atan(gy / gx)`` (``pi/2`` where ``gx == 0``).
 
-    ``border`` is an OpenCV border type (:data:`QABF_BORDERS`); replicated
+    ``border`` is an OpenCV border type (``_BORDER_TYPES``); replicated
     borders add no artificial edges at the frame outline.
     """
     gx = cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=3, borderType=border)
@@ -169,7 +170,7 @@ def qabf(
     """
     if border not in QABF_BORDERS:
         raise ConfigError(f"border must be one of {', '.join(QABF_BORDERS)}; got {border!r}")
-    pad = QABF_BORDERS[border]
+    pad = _BORDER_TYPES[border]
     fused_luma, lumas = fused_and_sources(fused, sources, channel_axis=channel_axis)
     g_f, a_f = _sobel(fused_luma, pad)
     numerator = 0.0
