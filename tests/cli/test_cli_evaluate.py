@@ -12,7 +12,7 @@ from allfocus import io
 from allfocus.cli.app import main
 from allfocus.cli.exit_codes import ExitCode
 from allfocus.fusion import fuse
-from allfocus.metrics import evaluate
+from allfocus.metrics import evaluate, qabf
 from allfocus.synth import synthetic_stack
 
 
@@ -65,6 +65,27 @@ def test_evaluate_prints_the_library_scores(tmp_path, scene, capsys):
     assert _scores(capsys, [str(fused), "-s", str(tmp_path / "s" / "frame*.png")]) == {
         k: v for k, v in scores.items() if k not in ("psnr", "ssim")
     }
+
+
+def test_evaluate_qabf_border_zero_scores_as_the_matlab_code(tmp_path, scene, capsys):
+    sources, fused, _ = _write(tmp_path / "s", *scene)
+    args = [str(fused), "-s", str(tmp_path / "s" / "frame*.png")]
+    plain = _scores(capsys, args)
+    zero = _scores(capsys, [*args, "--qabf-border", "zero"])
+    expected = qabf(
+        io.read_image(fused).array,
+        [io.read_image(p).array for p in sources],
+        channel_axis=-1,
+        border="zero",
+    )
+    assert zero["qabf"] == pytest.approx(expected, abs=1e-9)
+    assert zero["qabf"] > plain["qabf"]  # the outline counts as a kept edge
+    assert {k: v for k, v in zero.items() if k != "qabf"} == {
+        k: v for k, v in plain.items() if k != "qabf"
+    }
+    capsys.readouterr()
+    assert main(["evaluate", *args, "--qabf-border", "reflect"]) != 0
+    assert "--qabf-border must be one of replicate, zero" in capsys.readouterr().err
 
 
 def test_evaluate_scores_12_bit_files_as_16_bit_ones(tmp_path, scene, capsys):

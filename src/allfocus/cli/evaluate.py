@@ -27,14 +27,26 @@ def evaluate(
         Path | None, typer.Option(help="Ground-truth all-in-focus image (adds PSNR and SSIM).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    qabf_border: Annotated[
+        str,
+        typer.Option(
+            help="Q^AB/F's border: 'replicate' (default) or 'zero', as the MATLAB code "
+            "most papers score with (about 0.01 higher; to compare with their figures).",
+        ),
+    ] = "replicate",
 ) -> None:
     """Score a fused image: Q^AB/F, NMI, Q_Y, Q_CB, SF, AG (and PSNR/SSIM with --reference)."""
     from allfocus import io
     from allfocus.metrics import evaluate as compute
 
     with handle_errors():
-        from allfocus._core.errors import InputError
+        from allfocus._core.errors import ConfigError, InputError
+        from allfocus.metrics import QABF_BORDERS
 
+        if qabf_border not in QABF_BORDERS:
+            raise ConfigError(
+                f"--qabf-border must be one of {', '.join(QABF_BORDERS)}; got {qabf_border!r}"
+            )
         data = io.read_stack([str(p) for p in sources])
         if fused.exists() and any(p.exists() and p.samefile(fused) for p in set(data.paths)):
             # A pattern such as "f*.tif" also matches fused.tif: scored against a
@@ -52,7 +64,13 @@ def evaluate(
                 f"{'colour' if color else 'grey'}; score images of the same kind"
             )
         ref = io.read_image(reference).array if reference is not None else None
-        scores = compute(image, data.frames, reference=ref, channel_axis=-1 if color else None)
+        scores = compute(
+            image,
+            data.frames,
+            reference=ref,
+            channel_axis=-1 if color else None,
+            qabf_border=qabf_border,
+        )
     if as_json:
         typer.echo(json.dumps({k: float(v) for k, v in scores.items()}))
     else:

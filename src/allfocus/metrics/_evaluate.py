@@ -22,6 +22,7 @@ def evaluate(
     *,
     reference: ArrayLike | None = None,
     channel_axis: int | None = None,
+    qabf_border: str = "replicate",
 ) -> dict[str, float]:
     """Compute the usual fusion metrics of a fused image.
 
@@ -38,6 +39,9 @@ def evaluate(
     channel_axis : int or None
         Axis of the colour channels of ``fused``, of each source (within one
         frame for a stacked array) and of ``reference``.
+    qabf_border : {"replicate", "zero"}
+        ``border`` of :func:`qabf`: ``"zero"`` scores Q^AB/F as the MATLAB code
+        most papers use, to set it beside a figure published with that code.
 
     Returns
     -------
@@ -69,7 +73,7 @@ def evaluate(
     results: dict[str, float] = {}
     if sources is not None:
         fused_luma, lumas = fused_and_sources(fused, sources, channel_axis=channel_axis)
-        results["qabf"] = qabf(fused_luma, lumas)
+        results["qabf"] = qabf(fused_luma, lumas, border=qabf_border)
         results["nmi"] = nmi(fused_luma, lumas)
         results["qy"] = qy(fused_luma, lumas)
         results["qcb"] = qcb(fused_luma, lumas)
