@@ -385,14 +385,14 @@ def local_agreement(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[n
     >>> abs(float(local_agreement(a, b).mean())) < 0.2  # unrelated
     True
     """
-    from allfocus.filters.guided import box_mean
+    from allfocus.filters.guided import box_mean, guide_statistics
 
     r = _AGREEMENT_RADIUS
-    mean_a, mean_b = box_mean(a, r), box_mean(b, r)
+    # Window means and variances (clamped at 0: rounding can leave a flat
+    # window's variance slightly below it).
+    mean_a, var_a = guide_statistics(a, r, 0.0)
+    mean_b, var_b = guide_statistics(b, r, 0.0)
     cov = box_mean(a * b, r) - mean_a * mean_b
-    # Rounding can leave a flat window's variance slightly below 0.
-    var_a = np.maximum(box_mean(a * a, r) - mean_a * mean_a, 0)
-    var_b = np.maximum(box_mean(b * b, r) - mean_b * mean_b, 0)
     norm = np.sqrt(var_a * var_b)
     out = np.zeros_like(cov)
     # Products below float32's rounding of the means are flat windows.
@@ -440,13 +440,12 @@ def pick_by_measure(
     2
     """
     from allfocus.focus.measures import Workspace
-    from allfocus.focus.measures import halo as measure_halo
     from allfocus.fusion.streaming import _GRID, band_rows, band_window, row_bands
 
     num, rows, cols = luma.shape
     if reach == 0 or num < 3:
         return labels
-    halo = max(measure_halo(measure=_MEASURE, window=_MEASURE_WINDOW), _AGREEMENT_RADIUS)
+    halo = _pick_halo()
     work = Workspace()
     picked = labels.copy()
     for r0, r1 in row_bands(rows, band_rows(cols)):
@@ -461,6 +460,14 @@ def pick_by_measure(
             work,
         )
     return picked
+
+
+def _pick_halo() -> int:
+    """Rows the measure pick reads beyond a pixel: the classical measure's and the
+    correlation window's reach (:func:`pick_by_measure`, :func:`halo`)."""
+    from allfocus.focus.measures import halo as measure_halo
+
+    return max(measure_halo(measure=_MEASURE, window=_MEASURE_WINDOW), _AGREEMENT_RADIUS)
 
 
 def _pick_band(
@@ -999,9 +1006,5 @@ def halo(
     if check_positive("measure_weight", measure_weight, allow_zero=True) or check_int(
         "measure_reach", measure_reach, minimum=0
     ):
-        from allfocus.focus.measures import halo as measure_halo
-
-        reach = max(
-            reach, measure_halo(measure=_MEASURE, window=_MEASURE_WINDOW), _AGREEMENT_RADIUS
-        )
+        reach = max(reach, _pick_halo())
     return reach + boundary + int(min_region)
