@@ -128,9 +128,9 @@ these tables rank coarsely. Where allfocus is behind:
   matching: that matching, not the 8-bit output, is the difference, docs/methods.md), and
   openfocus `gfgfgf` (0.7522) ahead of `depthmap` (0.7513). On the Lytro triples `gfgfgf` and
   StackMFF V3 lead `guided` by under 0.001, and `gacn` (0.6305) is 0.0014 above `depthmap`
-  (0.6291); both lose there to their own between-plane sharpening, which Q^AB/F counts
-  against them (in process, without the command's exposure matching: `gacn` 0.6319 with it and
-  0.6357 without, docs/methods.md). (On MFIFB, 92 pairs, and the 18 classic pairs `gacn` is
+  (0.6291); part of what both lose there is their own between-plane sharpening, which Q^AB/F
+  counts against them (docs/methods.md, a one-off measurement outside this run). (On MFIFB, 92
+  pairs, and the 18 classic pairs `gacn` is
   first, `depthmap` second and fourth.)
 - **NMI and Q_CB.** openfocus `dct` and StackMFF V2 and V3 score higher NMI than every
   allfocus method on every pair set (MFIFB: `dct` 1.273 against 1.222 for `gacn` and 1.202
